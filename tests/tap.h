@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* A tiny assertion header: every failed check prints file, line and both values,
+ * and the test keeps going so one run shows every failure. */
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+static int tap_failures = 0;
+static int tap_checks = 0;
+
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		tap_checks++;                                                                      \
+		if (!(cond)) {                                                                     \
+			tap_failures++;                                                            \
+			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);   \
+		}                                                                                  \
+	} while (0)
+
+#define CHECK_INT(a, b)                                                                            \
+	do {                                                                                       \
+		long long _a = (long long)(a), _b = (long long)(b);                                \
+		tap_checks++;                                                                      \
+		if (_a != _b) {                                                                    \
+			tap_failures++;                                                            \
+			fprintf(stderr, "%s:%d: %s == %s failed: %lld != %lld\n", __FILE__,         \
+				__LINE__, #a, #b, _a, _b);                                         \
+		}                                                                                  \
+	} while (0)
+
+#define CHECK_STR(a, b)                                                                            \
+	do {                                                                                       \
+		const char *_a = (a), *_b = (b);                                                   \
+		tap_checks++;                                                                      \
+		if (!_a || !_b || strcmp(_a, _b) != 0) {                                           \
+			tap_failures++;                                                            \
+			fprintf(stderr, "%s:%d: %s == %s failed:\n  got:      %s\n  expected: %s\n", \
+				__FILE__, __LINE__, #a, #b, _a ? _a : "(null)", _b ? _b : "(null)"); \
+		}                                                                                  \
+	} while (0)
+
+static inline int tap_done(const char *name)
+{
+	fprintf(stderr, "%s: %d checks, %d failed\n", name, tap_checks, tap_failures);
+	return tap_failures ? 1 : 0;
+}

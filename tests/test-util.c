@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: MIT */
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/stat.h>
+
+#include "secret.h"
+#include "tap.h"
+#include "util.h"
+
+static void test_durations(void)
+{
+	static const struct {
+		const char *in;
+		int r;
+		int64_t sec;
+	} t[] = {
+		{ "0", 0, 0 },	       { "90", 0, 90 },		 { "90s", 0, 90 },
+		{ "15m", 0, 900 },     { "24h", 0, 86400 },	 { "15d", 0, 15 * 86400 },
+		{ "1d12h", 0, 129600 }, { "1h30m15s", 0, 5415 }, { "3650d", 0, 3650LL * 86400 },
+		{ "", -EINVAL, 0 },    { "d", -EINVAL, 0 },	 { "-5m", -EINVAL, 0 },
+		{ "5 m", -EINVAL, 0 }, { "5w", -EINVAL, 0 },	 { "1h30", -EINVAL, 0 },
+		{ "3651d", -ERANGE, 0 }, { "99999999999999999999", -ERANGE, 0 },
+		{ "1.5h", -EINVAL, 0 }, { "24 hours", -EINVAL, 0 },
+	};
+	for (size_t i = 0; i < ELEMENTSOF(t); i++) {
+		int64_t v = -1;
+		int r = parse_duration(t[i].in, &v);
+		CHECK_INT(r, t[i].r);
+		if (r == 0)
+			CHECK_INT(v, t[i].sec);
+		else
+			CHECK_INT(v, -1); /* output untouched on failure */
+	}
+}
+
+static void test_names(void)
+{
+	CHECK(name_is_valid("shop-main"));
+	CHECK(name_is_valid("a.b_c-D9"));
+	CHECK(name_is_valid("x"));
+	CHECK(name_is_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")); /* 64 */
+	CHECK(!name_is_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")); /* 65 */
+	CHECK(!name_is_valid(""));
+	CHECK(!name_is_valid(".hidden"));
+	CHECK(!name_is_valid("a/b"));
+	CHECK(!name_is_valid("a b"));
+	CHECK(!name_is_valid("..")); 
+	CHECK(!name_is_valid("ünïcode"));
+	CHECK(!name_is_valid(NULL));
+}
+
+static void test_numbers(void)
+{
+	int64_t v;
+	double d;
+	mode_t m;
+
+	CHECK_INT(parse_int64("42", 0, 100, &v), 0);
+	CHECK_INT(v, 42);
+	CHECK_INT(parse_int64("101", 0, 100, &v), -ERANGE);
+	CHECK_INT(parse_int64("4x", 0, 100, &v), -EINVAL);
+	CHECK_INT(parse_int64("+4", 0, 100, &v), -EINVAL);
+	CHECK_INT(parse_int64("", 0, 100, &v), -EINVAL);
+	CHECK_INT(parse_percent("62.5", &d), 0);
+	CHECK(d == 62.5);
+	CHECK_INT(parse_percent("nan", &d), -ERANGE);
+	CHECK_INT(parse_percent("inf", &d), -ERANGE);
+	CHECK_INT(parse_percent("-1", &d), -ERANGE);
+	CHECK_INT(parse_percent("1e9", &d), -ERANGE);
+	CHECK_INT(parse_percent("12abc", &d), -EINVAL);
+	CHECK_INT(parse_mode("0440", &m), 0);
+	CHECK_INT(m, 0440);
+	CHECK_INT(parse_mode("640", &m), 0);
+	CHECK_INT(m, 0640);
+	CHECK_INT(parse_mode("0800", &m), -EINVAL);
+	CHECK_INT(parse_mode("rw-r", &m), -EINVAL);
+	CHECK_INT(parse_mode("", &m), -EINVAL);
+}
+
+static void test_format(void)
+{
+	char b[64];
+
+	format_relative(1000 + 3 * 86400 + 4 * 3600 + 5, 1000, b, sizeof(b));
+	CHECK_STR(b, "in 3d 4h");
+	format_relative(1000 - 2 * 3600, 1000, b, sizeof(b));
+	CHECK_STR(b, "2h ago");
+	format_relative(1000, 1000, b, sizeof(b));
+	CHECK_STR(b, "now");
+	format_relative(1000 + 3 * 86400 + 30, 1000, b, sizeof(b));
+	CHECK_STR(b, "in 3d");
+	format_relative(1000 + 65, 1000, b, sizeof(b));
+	CHECK_STR(b, "in 1m 5s");
+	format_duration(59, b, sizeof(b));
+	CHECK_STR(b, "59s");
+	format_duration(0, b, sizeof(b));
+	CHECK_STR(b, "0s");
+}
+
+static void test_files(void)
+{
+	char dir[] = "/tmp/igtokend-test-util-XXXXXX";
+	_cleanup_free_ char *data = NULL;
+	_cleanup_close_ int dfd = -1;
+	struct secret *s = NULL;
+	struct stat st;
+	size_t n;
+
+	CHECK(mkdtemp(dir) != NULL);
+	dfd = open(dir, O_DIRECTORY | O_RDONLY);
+	CHECK_INT(write_file_atomic(dfd, "f", "hello\r\n", 7, 0600), 0);
+	CHECK_INT(fstatat(dfd, "f", &st, 0), 0);
+	CHECK_INT(st.st_mode & 07777, 0600);
+	CHECK_INT(read_file_bounded(dfd, "f", 100, &data, &n), 0);
+	CHECK_INT(n, 7);
+	CHECK_INT(read_file_bounded(dfd, "f", 6, &data, &n), -EFBIG);
+	CHECK_INT(read_file_bounded(dfd, "missing", 6, &data, &n), -ENOENT);
+	/* one trailing \r\n dropped, not more */
+	CHECK_INT(secret_read_file(dfd, "f", &s), 0);
+	CHECK_INT(s->len, 5);
+	CHECK(memcmp(s->data, "hello", 5) == 0 && s->data[5] == '\0');
+	s = secret_free(s);
+	CHECK_INT(write_file_atomic(dfd, "g", "x\n\n", 3, 0600), 0);
+	CHECK_INT(secret_read_file(dfd, "g", &s), 0);
+	CHECK_INT(s->len, 2);
+	s = secret_free(s);
+	CHECK_INT(write_file_atomic(dfd, "e", "\n", 1, 0600), 0);
+	CHECK_INT(secret_read_file(dfd, "e", &s), -ENODATA);
+	unlinkat(dfd, "f", 0);
+	unlinkat(dfd, "g", 0);
+	unlinkat(dfd, "e", 0);
+	rmdir(dir);
+}
+
+static void test_secret(void)
+{
+	struct secret *a = NULL, *b = NULL, *c = NULL;
+	char fa[SECRET_FP_LEN], fb[SECRET_FP_LEN], fc[SECRET_FP_LEN];
+
+	CHECK_INT(secret_from_mem("IGAAtoken-one", 13, &a), 0);
+	CHECK_INT(secret_from_mem("IGAAtoken-one", 13, &b), 0);
+	CHECK_INT(secret_from_mem("IGAAtoken-two", 13, &c), 0);
+	CHECK(secret_equal(a, b));
+	CHECK(!secret_equal(a, c));
+	secret_fingerprint(a, fa);
+	secret_fingerprint(b, fb);
+	secret_fingerprint(c, fc);
+	CHECK_INT(strlen(fa), 8);
+	CHECK_STR(fa, fb);
+	CHECK(strcmp(fa, fc) != 0);
+	CHECK(strstr(fa, "IGAA") == NULL);
+	CHECK_INT(secret_new(SECRET_ALLOC_MAX + 1, &c), -EMSGSIZE);
+	secret_free(a);
+	secret_free(b);
+	secret_free(c);
+}
+
+int main(void)
+{
+	if (sodium_init() < 0)
+		return 1;
+	test_durations();
+	test_names();
+	test_numbers();
+	test_format();
+	test_files();
+	test_secret();
+	return tap_done("test-util");
+}
