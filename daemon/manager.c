@@ -1,162 +1,242 @@
 /* SPDX-License-Identifier: MIT */
 #include "manager.h"
 
-#include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <systemd/sd-daemon.h>
-#include <systemd/sd-event.h>
 
-#include "config.h"
 #include "log.h"
+#include "manager-internal.h"
+#include "schedule.h"
 #include "util.h"
-#include "vault.h"
 
-struct manager {
-	char *config_path;
-	struct config *config;
-	struct vault *vault;
-	sd_event *event;
-};
 
-/* Loads the config, printing every diagnostic. Returns -EINVAL on errors. */
-static int load_config(const char *path, struct config **ret)
+/* ---- accessors for account.c and app.c ---- */
+
+struct vault *manager_vault(struct manager *m)
 {
-	struct config_diag diag = { 0 };
-	struct config_env env;
-	int r;
-
-	config_env_from_environment(&env);
-	r = config_load(path, &env, ret, &diag);
-	for (size_t i = 0; i < diag.n_lines; i++)
-		log_full(r < 0 ? LOG_ERR : LOG_WARNING, 0, NULL, NULL, NULL, "%s", diag.lines[i]);
-	if (r < 0 && diag.n_errors == 0)
-		log_error_errno(r, "%s: error: cannot load: %m", path);
-	config_diag_clear(&diag);
-	return r;
+	return m->vault;
 }
 
-static const char *vault_error(int r)
+sd_event *manager_event(struct manager *m)
 {
-	switch (r) {
-	case -EKEYREJECTED: return "the key does not open this vault (wrong key?); nothing was changed";
-	case -EINPROGRESS: return "a key rotation was interrupted; run igtokend --rotate-key again";
-	case -EPERM: return "the key file is readable by group or others, or the vault directory is not ours";
-	case -EINVAL: return "the key file does not hold a vault key (use igtokend --keygen)";
-	default: return NULL;
-	}
+	return m->event;
 }
 
-static int open_vault(const struct config *c, struct vault **ret)
+const struct config *manager_config(struct manager *m)
 {
-	int r = vault_open(c->vault_dir, c->key_path, ret);
-	const char *why = vault_error(r);
-
-	if (r >= 0)
-		return r;
-	if (r == -ENOENT)
-		return log_error_errno(r, "%s: error: vault key not found (create one with igtokend --keygen %s)",
-				       c->key_path, c->key_path);
-	if (why)
-		return log_error_errno(r, "%s: error: %s", r == -EPERM || r == -EINVAL ? c->key_path : c->vault_dir, why);
-	return log_error_errno(r, "%s: error: cannot open the vault: %m", c->vault_dir);
+	return m->config;
 }
 
-static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+double manager_random(void)
 {
-	struct manager *m = userdata;
-	struct config *c = NULL;
-	(void)s;
-	(void)si;
-
-	sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)now_boottime_usec());
-	if (load_config(m->config_path, &c) < 0)
-		log_error("%s: reload refused; still running on the previous configuration", m->config_path);
-	else {
-		config_free(m->config);
-		m->config = c;
-		log_info("%s: reloaded (%zu apps, %zu accounts)", m->config_path, c->n_apps, c->n_accounts);
-	}
-	sd_notify(false, "READY=1");
-	return 0;
+	return (double)randombytes_uniform(1u << 30) / (double)(1u << 30);
 }
 
-static struct manager *manager_free(struct manager *m)
+static int cmp_account_name(const void *key, const void *e)
 {
-	if (!m)
+	return strcmp(key, (*(struct account *const *)e)->name);
+}
+
+struct account *manager_find_account(struct manager *m, const char *name)
+{
+	struct account **a;
+	if (!m->n_accounts)
 		return NULL;
-	sd_event_unref(m->event);
-	vault_close(m->vault);
-	config_free(m->config);
-	free(m->config_path);
-	free(m);
+	a = bsearch(name, m->accounts, m->n_accounts, sizeof(*m->accounts), cmp_account_name);
+	return a ? *a : NULL;
+}
+
+struct app *manager_find_app(struct manager *m, const char *name)
+{
+	for (size_t i = 0; i < m->n_apps; i++)
+		if (streq(m->apps[i]->name, name))
+			return m->apps[i];
 	return NULL;
 }
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct manager *, manager_free)
 
-int manager_main(const char *config_path)
+/* ---- deadlines: one timer for all accounts, at the earliest ---- */
+
+static void heap_swap(struct manager *m, size_t i, size_t j)
 {
-	_cleanup_(manager_freep) struct manager *m = NULL;
-	sigset_t ss;
+	struct account *t = m->heap[i];
+	m->heap[i] = m->heap[j];
+	m->heap[j] = t;
+	m->heap[i]->heap_index = i;
+	m->heap[j]->heap_index = j;
+}
+
+static void heap_up(struct manager *m, size_t i)
+{
+	while (i > 0 && m->heap[(i - 1) / 2]->deadline > m->heap[i]->deadline) {
+		heap_swap(m, i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+}
+
+static void heap_down(struct manager *m, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, s = i;
+		if (l < m->n_heap && m->heap[l]->deadline < m->heap[s]->deadline)
+			s = l;
+		if (r < m->n_heap && m->heap[r]->deadline < m->heap[s]->deadline)
+			s = r;
+		if (s == i)
+			return;
+		heap_swap(m, i, s);
+		i = s;
+	}
+}
+
+static void heap_remove(struct manager *m, struct account *a)
+{
+	size_t i = a->heap_index;
+	if (i == SIZE_MAX)
+		return;
+	a->heap_index = SIZE_MAX;
+	if (i != --m->n_heap) {
+		m->heap[i] = m->heap[m->n_heap];
+		m->heap[i]->heap_index = i;
+		heap_up(m, i);
+		heap_down(m, i);
+	}
+}
+
+static void heap_set(struct manager *m, struct account *a, int64_t deadline)
+{
+	if (deadline == 0) {
+		heap_remove(m, a);
+		a->deadline = 0;
+		return;
+	}
+	a->deadline = deadline;
+	if (a->heap_index == SIZE_MAX) {
+		if (m->n_heap == m->heap_size) {
+			size_t ns = m->heap_size ? m->heap_size * 2 : 64;
+			struct account **nh = reallocarray(m->heap, ns, sizeof(*nh));
+			if (!nh) {
+				log_account_errno(LOG_ERR, -ENOMEM, a->name, a->app->name, "cannot schedule: %m");
+				return;
+			}
+			m->heap = nh;
+			m->heap_size = ns;
+		}
+		a->heap_index = m->n_heap;
+		m->heap[m->n_heap++] = a;
+	}
+	heap_up(m, a->heap_index);
+	heap_down(m, a->heap_index);
+}
+
+static void arm_deadline_timer(struct manager *m)
+{
+	int64_t now, next;
 	int r;
 
-	m = calloc(1, sizeof(*m));
-	if (!m || !(m->config_path = strdup(config_path)))
-		return 1;
-	if (load_config(config_path, &m->config) < 0)
-		return EXIT_CONFIG_ERROR;
-	if (open_vault(m->config, &m->vault) < 0)
-		return 1;
+	if (m->n_heap == 0) {
+		(void)sd_event_source_set_enabled(m->deadline_timer, SD_EVENT_OFF);
+		return;
+	}
+	now = now_realtime_sec();
+	next = m->heap[0]->deadline;
+	r = sd_event_source_set_time(m->deadline_timer, (uint64_t)MAX(next, 0) * USEC_PER_SEC);
+	if (r >= 0)
+		r = sd_event_source_set_time_accuracy(m->deadline_timer, schedule_accuracy_usec(next - now));
+	if (r >= 0)
+		r = sd_event_source_set_enabled(m->deadline_timer, SD_EVENT_ONESHOT);
+	if (r < 0)
+		log_error_errno(r, "cannot arm the refresh timer: %m");
+}
 
-	sigemptyset(&ss);
-	sigaddset(&ss, SIGTERM);
-	sigaddset(&ss, SIGINT);
-	sigaddset(&ss, SIGHUP);
-	sigprocmask(SIG_BLOCK, &ss, NULL);
-	r = sd_event_default(&m->event);
-	if (r >= 0)
-		r = sd_event_add_signal(m->event, NULL, SIGTERM, NULL, NULL);
-	if (r >= 0)
-		r = sd_event_add_signal(m->event, NULL, SIGINT, NULL, NULL);
-	if (r >= 0)
-		r = sd_event_add_signal(m->event, NULL, SIGHUP, on_reload, m);
-	if (r >= 0)
-		r = sd_event_set_watchdog(m->event, true);
-	if (r < 0) {
-		log_error_errno(r, "cannot set up the event loop: %m");
-		return 1;
+int manager_on_deadline(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct manager *m = userdata;
+	int64_t now = now_realtime_sec();
+	(void)s;
+	(void)usec;
+
+	while (m->n_heap > 0 && m->heap[0]->deadline <= now) {
+		struct account *a = m->heap[0];
+		heap_remove(m, a);
+		account_on_deadline(a, now);
+		if (a->heap_index == SIZE_MAX && !a->ops)
+			manager_account_changed(m, a); /* re-files its next deadline */
 	}
-	log_info("started: %zu apps, %zu accounts, vault %s", m->config->n_apps,
-		 m->config->n_accounts, m->config->vault_dir);
-	sd_notifyf(false, "READY=1\nSTATUS=%zu accounts", m->config->n_accounts);
-	r = sd_event_loop(m->event);
-	sd_notify(false, "STOPPING=1");
-	if (r < 0) {
-		log_error_errno(r, "event loop failed: %m");
-		return 1;
-	}
-	log_info("stopped");
+	arm_deadline_timer(m);
 	return 0;
 }
 
-int manager_rotate_key(const char *config_path, const char *new_key_path)
-{
-	_cleanup_(config_freep) struct config *c = NULL;
-	struct vault_rotate_stats st = { 0 };
-	const char *why;
-	int r;
+/* ---- state changes ---- */
 
-	if (load_config(config_path, &c) < 0)
-		return EXIT_CONFIG_ERROR;
-	r = vault_rotate(c->vault_dir, c->key_path, new_key_path, &st);
-	fprintf(stderr, "%s: %u resealed, %u already under the new key, %u unreadable, %u failed\n",
-		c->vault_dir, st.resealed, st.already, st.unreadable, st.failed);
-	if (r < 0) {
-		why = vault_error(r);
-		fprintf(stderr, "%s: error: key rotation not finished: %s\n", c->vault_dir,
-			why ?: strerror(-r));
-		return 1;
-	}
-	fprintf(stderr, "%s: now sealed under %s; point 'key:' at it (or replace the old key file)\n",
-		c->vault_dir, new_key_path);
+int manager_on_status_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct manager *m = userdata;
+	(void)s;
+	(void)usec;
+	manager_update_status(m);
 	return 0;
 }
+
+void manager_update_status(struct manager *m)
+{
+	_cleanup_free_ char *summary = report_summary(m);
+	if (summary)
+		(void)sd_notifyf(false, "STATUS=%s", summary);
+}
+
+static void status_soon(struct manager *m)
+{
+	int enabled = SD_EVENT_OFF;
+	(void)sd_event_source_get_enabled(m->status_defer, &enabled);
+	if (enabled != SD_EVENT_OFF)
+		return; /* at most one STATUS= a second, however busy */
+	(void)sd_event_source_set_time_relative(m->status_defer, STATUS_INTERVAL_USEC);
+	(void)sd_event_source_set_enabled(m->status_defer, SD_EVENT_ONESHOT);
+}
+
+static void announce(struct manager *m, struct account *a, enum account_state from, enum account_state to)
+{
+	int64_t now = now_realtime_sec();
+	bool bad = to == STATE_EXPIRED || to == STATE_REAUTH_REQUIRED || to == STATE_NO_TOKEN ||
+		   to == STATE_RETRYING || to == STATE_THROTTLED || to == STATE_EXPIRING;
+
+	log_full(bad ? LOG_WARNING : LOG_NOTICE, 0, a->name, a->app->name, account_state_name(to),
+		 "state %s -> %s%s%s", account_state_name(from), account_state_name(to),
+		 bad && a->last_error ? ": " : "", bad && a->last_error ? a->last_error : "");
+	if (m->control)
+		control_broadcast(m->control, a->name, report_event(a, "state", now));
+}
+
+void manager_account_changed(struct manager *m, struct account *a)
+{
+	int64_t now = now_realtime_sec();
+	enum account_state s;
+
+	if (!m->config)
+		return; /* starting: apply() settles every account afterwards */
+	s = account_compute_state(a, now);
+	a->state = s;
+	/* A pass through `refreshing` that ends where it began is no change. */
+	if (s != STATE_REFRESHING && s != a->reported) {
+		enum account_state from = a->reported;
+		a->reported = s;
+		announce(m, a, from, s);
+	}
+	heap_set(m, a, a->ops ? 0 : account_deadline(a, now));
+	if (m->deadline_timer)
+		arm_deadline_timer(m);
+	status_soon(m);
+}
+
+void manager_account_refreshed(struct manager *m, struct account *a)
+{
+	int64_t now = now_realtime_sec();
+	enum account_state saved = a->state;
+
+	a->state = a->verdict == VERDICT_EXPIRING ? STATE_EXPIRING : STATE_FRESH;
+	if (m->control)
+		control_broadcast(m->control, a->name, report_event(a, "refreshed", now));
+	a->state = saved;
+}
+

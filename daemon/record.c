@@ -18,6 +18,7 @@ enum {
 	T_DATA_ACCESS_EXPIRES_AT = 12,
 	T_TOKEN_TYPE = 13,
 	T_LAST_VALIDATED = 14,
+	T_EXPIRY_ASSUMED = 15,
 	T_PAUSED_UNTIL = 32,
 	T_THROTTLE_COUNT = 33,
 	T_BACKOFF_LEVEL = 34,
@@ -84,6 +85,7 @@ int record_encode(const struct vault_record *r, struct secret **ret)
 	    (k = put_i64(&w, T_FAILURES, r->failures)) < 0 ||
 	    (k = put_i64(&w, T_VERDICT, r->verdict)) < 0 ||
 	    (k = put_i64(&w, T_TOKEN_TYPE, r->token_type)) < 0 ||
+	    (k = put_i64(&w, T_EXPIRY_ASSUMED, r->expiry_assumed)) < 0 ||
 	    (k = put_str(&w, T_USER_ID, r->user_id)) < 0 || (k = put_str(&w, T_SCOPES, r->scopes)) < 0 ||
 	    (k = put_str(&w, T_APP_ID, r->app_id)) < 0 ||
 	    (k = put_str(&w, T_LAST_ERROR, r->last_error)) < 0) {
@@ -174,7 +176,7 @@ static int decode_field(struct vault_record *r, const struct field *f)
 	case T_LAST_ERROR: return get_str(f, &r->last_error);
 	default: break;
 	}
-	if (f->tag > T_LAST_VALIDATED)
+	if (f->tag > T_EXPIRY_ASSUMED)
 		return 0; /* unknown: written by a newer version */
 	if (get_i64(f, &v) < 0)
 		return -EBADMSG;
@@ -188,6 +190,7 @@ static int decode_field(struct vault_record *r, const struct field *f)
 	case T_FAILURES: r->failures = (uint32_t)MIN((uint64_t)v, UINT32_MAX); break;
 	case T_VERDICT: r->verdict = (uint8_t)(v <= VERDICT_EXPIRING && v >= 0 ? v : VERDICT_NONE); break;
 	case T_TOKEN_TYPE: r->token_type = (uint8_t)(v == 1); break;
+	case T_EXPIRY_ASSUMED: r->expiry_assumed = v != 0; break;
 	default: break;
 	}
 	return 0;

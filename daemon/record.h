@@ -32,6 +32,7 @@ struct vault_record {
 	uint32_t failures;
 	uint8_t verdict;
 	uint8_t token_type; /* 0 user, 1 page */
+	bool expiry_assumed; /* imported; Meta has not told the real expiry yet */
 	char *user_id;
 	char *scopes; /* comma-separated */
 	char *app_id;

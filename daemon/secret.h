@@ -17,7 +17,7 @@ struct secret {
 /* Longest secret read from a file or the network (Meta tokens are a few hundred bytes). */
 #define SECRET_MAX 8192
 /* Largest guarded buffer (a vault record's plaintext holds a token and its metadata). */
-#define SECRET_ALLOC_MAX (64 * 1024)
+#define SECRET_ALLOC_MAX (128 * 1024)
 /* Characters of the fingerprint used to mention a secret in logs, plus NUL. */
 #define SECRET_FP_LEN 9
 

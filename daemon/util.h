@@ -40,6 +40,7 @@ int write_file_atomic(int dirfd, const char *name, const void *data, size_t size
 
 int64_t now_realtime_sec(void);
 uint64_t now_boottime_usec(void);
+uint64_t now_monotonic_usec(void);
 
 /* Path of a file relative to the directory of `base` (unless path is absolute). */
 char *path_relative_to(const char *base, const char *path);

@@ -1,0 +1,658 @@
+/* SPDX-License-Identifier: MIT */
+/* One account: its state (CONTRACT section 4) and the operations that change
+ * its token. A new token is sealed in the vault before it is served; a failed
+ * refresh never replaces or discards the token in hand. */
+#include <stdio.h>
+
+#include "account.h"
+#include "log.h"
+#include "schedule.h"
+#include "util.h"
+#include "vault.h"
+
+enum op_kind { OP_REFRESH, OP_IMPORT };
+enum op_step { STEP_REFRESH, STEP_ME, STEP_EXCHANGE, STEP_IMPORT_REFRESH };
+
+struct waiter {
+	op_done_t done;
+	void *userdata;
+	struct waiter *next;
+};
+
+struct op {
+	enum op_kind kind;
+	enum op_step step;
+	bool scheduled;	       /* started by the schedule, not by a client */
+	struct secret *token;  /* import: the candidate token */
+	bool short_lived;
+	char *user_id;
+	struct http_request *req;
+	struct waiter *waiters;
+	struct op *next;
+};
+
+static const char *const state_names[_STATE_MAX] = {
+	[STATE_NO_TOKEN] = "no_token",	 [STATE_FRESH] = "fresh",
+	[STATE_REFRESHING] = "refreshing", [STATE_RETRYING] = "retrying",
+	[STATE_THROTTLED] = "throttled",   [STATE_EXPIRING] = "expiring",
+	[STATE_EXPIRED] = "expired",	   [STATE_REAUTH_REQUIRED] = "reauth_required",
+};
+
+const char *account_state_name(enum account_state s)
+{
+	return s >= 0 && s < _STATE_MAX ? state_names[s] : "unknown";
+}
+
+int account_new(struct manager *m, struct account_config *cfg, struct app *app, struct account **ret)
+{
+	struct account *a = calloc(1, sizeof(*a));
+
+	if (!a || !(a->name = strdup(cfg->name))) {
+		free(a);
+		return -ENOMEM;
+	}
+	a->m = m;
+	a->cfg = cfg;
+	a->app = app;
+	a->hash = schedule_account_hash(cfg->name);
+	a->heap_index = SIZE_MAX;
+	a->state = a->reported = STATE_NO_TOKEN;
+	*ret = a;
+	return 0;
+}
+
+static void op_free(struct op *op)
+{
+	while (op->waiters) {
+		struct waiter *w = op->waiters;
+		op->waiters = w->next;
+		free(w);
+	}
+	http_request_cancel(op->req);
+	secret_free(op->token);
+	free(op->user_id);
+	free(op);
+}
+
+struct account *account_free(struct account *a)
+{
+	if (!a)
+		return NULL;
+	if (a->app)
+		app_dequeue(a->app, a);
+	while (a->ops) {
+		struct op *op = a->ops;
+		a->ops = op->next;
+		if (op->req && a->app)
+			app_on_answer(a->app, NULL, GRAPH_TRANSIENT); /* frees its slot */
+		op_free(op);
+	}
+	free(a->name);
+	free(a->user_id);
+	free(a->scopes);
+	free(a->last_error);
+	free(a);
+	return NULL;
+}
+
+/* ---- record <-> account ---- */
+
+static void apply_record(struct account *a, const struct vault_record *r)
+{
+	a->has_token = true;
+	a->issued_at = r->issued_at;
+	a->expires_at = r->expires_at;
+	a->data_access_expires_at = r->data_access_expires_at;
+	a->last_refresh = r->last_refresh;
+	a->last_validated = r->last_validated;
+	a->next_attempt = r->next_attempt;
+	a->failures = r->failures;
+	a->verdict = r->verdict;
+	a->token_type = r->token_type;
+	a->expiry_assumed = r->expiry_assumed;
+	(void)record_set_string(&a->user_id, r->user_id);
+	(void)record_set_string(&a->scopes, r->scopes);
+	(void)record_set_string(&a->last_error, r->last_error);
+}
+
+/* The record as the account stands, holding `token` (not copied: the caller keeps it). */
+static void fill_record(const struct account *a, struct vault_record *r, struct secret *token)
+{
+	*r = (struct vault_record){
+		.token = token,
+		.issued_at = a->issued_at,
+		.expires_at = a->expires_at,
+		.data_access_expires_at = a->data_access_expires_at,
+		.last_refresh = a->last_refresh,
+		.last_validated = a->last_validated,
+		.next_attempt = a->next_attempt,
+		.failures = a->failures,
+		.verdict = a->verdict,
+		.token_type = a->token_type,
+		.expiry_assumed = a->expiry_assumed,
+		.user_id = a->user_id,
+		.scopes = a->scopes,
+		.app_id = a->app->cfg->app_id,
+		.last_error = a->last_error,
+	};
+}
+
+/* Persists the account's metadata with the token the vault holds. Failure is
+ * logged: the in-memory state stays right, a restart would resume from the older record. */
+static void persist_metadata(struct account *a)
+{
+	_cleanup_(record_freep) struct vault_record *cur = NULL;
+	struct vault_record r;
+	int k = vault_load(manager_vault(a->m), a->name, &cur);
+
+	if (k >= 0) {
+		fill_record(a, &r, cur->token);
+		k = vault_store(manager_vault(a->m), a->name, &r);
+	}
+	if (k < 0)
+		log_account_errno(LOG_WARNING, k, a->name, a->app->name,
+				  "cannot store the account's state in the vault: %m");
+}
+
+void account_load(struct account *a, int64_t now)
+{
+	_cleanup_(record_freep) struct vault_record *r = NULL;
+	_cleanup_free_ char *moved = NULL;
+	char why[256];
+	int k = vault_load(manager_vault(a->m), a->name, &r);
+
+	if (k == 0) {
+		apply_record(a, r);
+		return;
+	}
+	a->has_token = false;
+	if (k == -ENOENT)
+		return;
+	if (k == -EBADMSG && vault_quarantine(manager_vault(a->m), a->name, now, &moved) == 0) {
+		snprintf(why, sizeof(why), "vault record did not open (corrupt or forged); moved aside as %s",
+			 moved ?: "a .corrupt file");
+		log_account(LOG_ERR, a->name, a->app->name, "no_token", "%s", why);
+	} else {
+		errno = -k;
+		snprintf(why, sizeof(why), "vault record unreadable: %m");
+		log_account_errno(LOG_ERR, k, a->name, a->app->name, "%s", why);
+	}
+	(void)record_set_string(&a->last_error, why);
+}
+
+/* ---- state and deadlines ---- */
+
+static bool expired_by_time(const struct account *a, int64_t now)
+{
+	return a->expires_at != 0 && now >= a->expires_at;
+}
+
+enum account_state account_compute_state(const struct account *a, int64_t now)
+{
+	if (!a->has_token)
+		return STATE_NO_TOKEN;
+	if (a->verdict == VERDICT_REAUTH)
+		return STATE_REAUTH_REQUIRED;
+	if (a->verdict == VERDICT_EXPIRED || expired_by_time(a, now))
+		return STATE_EXPIRED;
+	if (a->ops && a->ops->kind == OP_REFRESH && a->ops->req)
+		return STATE_REFRESHING;
+	if (a->queued && app_paused(a->app, now))
+		return STATE_THROTTLED;
+	if (a->failures > 0)
+		return STATE_RETRYING;
+	if (a->verdict == VERDICT_EXPIRING)
+		return STATE_EXPIRING;
+	return STATE_FRESH;
+}
+
+int64_t account_deadline(const struct account *a, int64_t now)
+{
+	int64_t d = 0, t;
+
+	if (!a->has_token || a->verdict == VERDICT_REAUTH || a->verdict == VERDICT_EXPIRED ||
+	    expired_by_time(a, now))
+		return 0;
+	if (a->expires_at)
+		d = a->expires_at; /* to show `expired` on time */
+	if (a->failures > 0)
+		t = a->next_attempt;
+	else
+		t = schedule_due(&manager_config(a->m)->refresh, a->issued_at, a->expires_at,
+				 a->expiry_assumed, a->hash);
+	if (t > 0 && (d == 0 || t < d))
+		d = t;
+	return d;
+}
+
+bool account_urgent(const struct account *a, int64_t now)
+{
+	if (a->ops && !a->ops->scheduled)
+		return true; /* an admin or an import is waiting for it */
+	return schedule_is_urgent(&manager_config(a->m)->refresh, a->expires_at, now);
+}
+
+/* ---- operations ---- */
+
+static void op_start(struct account *a);
+
+static void op_finish(struct account *a, enum proto_error e, const char *message)
+{
+	struct op *op = a->ops;
+	struct waiter *w;
+
+	if (!op)
+		return;
+	a->ops = op->next;
+	w = op->waiters;
+	op->waiters = NULL;
+	op_free(op);
+	while (w) {
+		struct waiter *next = w->next;
+		w->done(a, e, message, w->userdata);
+		free(w);
+		w = next;
+	}
+	manager_account_changed(a->m, a);
+	if (a->ops)
+		op_start(a);
+}
+
+static int add_waiter(struct op *op, op_done_t done, void *userdata)
+{
+	struct waiter *w, **p;
+
+	if (!done)
+		return 0;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->done = done;
+	w->userdata = userdata;
+	for (p = &op->waiters; *p; p = &(*p)->next)
+		;
+	*p = w;
+	return 0;
+}
+
+static void op_push(struct account *a, struct op *op)
+{
+	struct op **p;
+	for (p = &a->ops; *p; p = &(*p)->next)
+		;
+	*p = op;
+	if (a->ops == op)
+		op_start(a);
+}
+
+static void op_start(struct account *a)
+{
+	struct op *op = a->ops;
+	int64_t now = now_realtime_sec();
+
+	if (!op)
+		return;
+	if (op->kind == OP_REFRESH && (!a->has_token || a->verdict == VERDICT_REAUTH ||
+				       a->verdict == VERDICT_EXPIRED || expired_by_time(a, now))) {
+		op_finish(a, !a->has_token ? PROTO_NO_TOKEN :
+			     a->verdict == VERDICT_REAUTH ? PROTO_REAUTH_REQUIRED : PROTO_EXPIRED,
+			  "the token cannot be refreshed");
+		return;
+	}
+	if (!op->scheduled && app_paused(a->app, now)) {
+		char msg[128], d[32];
+		format_duration(a->app->rl.paused_until - now, d, sizeof(d));
+		snprintf(msg, sizeof(msg), "app '%s' is paused by Meta's rate limits for %s", a->app->name, d);
+		op_finish(a, PROTO_THROTTLED, msg);
+		return;
+	}
+	op->step = op->kind == OP_REFRESH ? STEP_REFRESH : STEP_ME;
+	app_enqueue(a->app, a);
+	manager_account_changed(a->m, a);
+}
+
+void account_refresh(struct account *a, op_done_t done, void *userdata)
+{
+	struct op *op;
+
+	/* one refresh per account at a time: join the one under way or waiting */
+	for (op = a->ops; op; op = op->next)
+		if (op->kind == OP_REFRESH) {
+			op->scheduled = false;
+			if (add_waiter(op, done, userdata) < 0)
+				done(a, PROTO_INTERNAL, "out of memory", userdata);
+			return;
+		}
+	op = calloc(1, sizeof(*op));
+	if (!op || add_waiter(op, done, userdata) < 0) {
+		free(op);
+		if (done)
+			done(a, PROTO_INTERNAL, "out of memory", userdata);
+		return;
+	}
+	op->kind = OP_REFRESH;
+	op->scheduled = done == NULL;
+	op_push(a, op);
+}
+
+void account_import(struct account *a, struct secret *token, bool short_lived, op_done_t done,
+		    void *userdata)
+{
+	struct op *op = calloc(1, sizeof(*op));
+
+	if (!op || add_waiter(op, done, userdata) < 0) {
+		free(op);
+		secret_free(token);
+		done(a, PROTO_INTERNAL, "out of memory", userdata);
+		return;
+	}
+	op->kind = OP_IMPORT;
+	op->token = token;
+	op->short_lived = short_lived;
+	op_push(a, op);
+}
+
+void account_forget_userdata(struct account *a, void *userdata)
+{
+	for (struct op *op = a->ops; op; op = op->next)
+		for (struct waiter **p = &op->waiters; *p;) {
+			if ((*p)->userdata == userdata) {
+				struct waiter *w = *p;
+				*p = w->next;
+				free(w);
+			} else
+				p = &(*p)->next;
+		}
+}
+
+void account_on_deadline(struct account *a, int64_t now)
+{
+	if (a->ops || account_deadline(a, now) > now)
+		return;
+	if (expired_by_time(a, now)) {
+		manager_account_changed(a->m, a);
+		return;
+	}
+	account_refresh(a, NULL, NULL);
+}
+
+
+/* ---- requests and answers ---- */
+
+static void on_answer(const struct http_response *r, void *userdata);
+
+int account_send(struct account *a)
+{
+	_cleanup_(record_freep) struct vault_record *cur = NULL;
+	_cleanup_secret_ struct secret *url = NULL;
+	const struct app_config *ac = a->app->cfg;
+	struct op *op = a->ops;
+	int k = -ECANCELED;
+
+	if (!op)
+		return -ECANCELED;
+	switch (op->step) {
+	case STEP_REFRESH:
+		k = vault_load(manager_vault(a->m), a->name, &cur);
+		if (k >= 0)
+			k = graph_url_ig_refresh(ac, cur->token, &url);
+		break;
+	case STEP_ME:
+		k = graph_url_ig_me(ac, op->token, &url);
+		break;
+	case STEP_EXCHANGE:
+		k = graph_url_ig_exchange(ac, op->token, &url);
+		break;
+	case STEP_IMPORT_REFRESH:
+		k = graph_url_ig_refresh(ac, op->token, &url);
+		break;
+	}
+	if (k >= 0)
+		k = http_get(a->app->http, url, on_answer, a, &op->req);
+	if (k < 0) {
+		char why[128];
+		errno = -k;
+		snprintf(why, sizeof(why), "cannot send the request: %m");
+		log_account_errno(LOG_ERR, k, a->name, a->app->name, "%s", why);
+		op_finish(a, PROTO_INTERNAL, why);
+		return k;
+	}
+	manager_account_changed(a->m, a);
+	return 0;
+}
+
+static enum proto_error error_for(enum graph_outcome o)
+{
+	switch (o) {
+	case GRAPH_EXPIRED: return PROTO_EXPIRED;
+	case GRAPH_REAUTH: return PROTO_REAUTH_REQUIRED;
+	case GRAPH_THROTTLED: return PROTO_THROTTLED;
+	default: return PROTO_UPSTREAM;
+	}
+}
+
+/* Seals a new token, then (only then) makes it the one served. */
+static int store_new_token(struct account *a, struct graph_token *t, int64_t issued_at,
+			   bool refreshed, bool assumed, const char *user_id)
+{
+	struct vault_record r;
+	char fp[SECRET_FP_LEN], d[32];
+	int64_t now = now_realtime_sec();
+	int k;
+
+	fill_record(a, &r, t->token);
+	r.issued_at = issued_at;
+	r.expires_at = issued_at + (t->expires_in > 0 ? t->expires_in : GRAPH_DEFAULT_LIFETIME);
+	if (refreshed)
+		r.last_refresh = now;
+	r.failures = 0;
+	r.next_attempt = 0;
+	r.verdict = VERDICT_NONE;
+	r.expiry_assumed = assumed;
+	r.last_error = NULL;
+	if (t->user_id)
+		r.user_id = t->user_id;
+	else if (user_id)
+		r.user_id = (char *)(uintptr_t)user_id;
+	if (t->scopes)
+		r.scopes = t->scopes;
+	else if (!r.scopes)
+		r.scopes = NULL;
+	k = vault_store(manager_vault(a->m), a->name, &r);
+	if (k < 0)
+		return k;
+	apply_record(a, &r);
+	if (!a->scopes && a->cfg->scopes) { /* what we asked for, until Meta says what it granted */
+		_cleanup_free_ char *joined = NULL;
+		size_t n = 0;
+		FILE *f = open_memstream(&joined, &n);
+		if (f) {
+			for (size_t i = 0; a->cfg->scopes[i]; i++)
+				fprintf(f, "%s%s", i ? "," : "", a->cfg->scopes[i]);
+			fclose(f);
+			(void)record_set_string(&a->scopes, joined);
+		}
+	}
+	secret_fingerprint(t->token, fp);
+	format_duration(a->expires_at - now, d, sizeof(d));
+	log_account(LOG_INFO, a->name, a->app->name, NULL, "new token fp=%s sealed; expires in %s%s", fp, d,
+		    assumed ? " (assumed until Meta says)" : "");
+	return 0;
+}
+
+static void refresh_failed(struct account *a, const char *why)
+{
+	const struct refresh_config *rc = &manager_config(a->m)->refresh;
+	int64_t now = now_realtime_sec(), wait;
+	char d[32];
+
+	a->failures++;
+	wait = schedule_backoff(rc->retry_initial, rc->retry_max, a->failures, manager_random());
+	/* never sleep through the expiry: try again before it, however often that is */
+	if (a->expires_at && a->expires_at > now && now + wait >= a->expires_at)
+		wait = MAX((a->expires_at - now) / 2, 1);
+	a->next_attempt = now + wait;
+	(void)record_set_string(&a->last_error, why);
+	a->refresh_error++;
+	a->app->refresh_error++;
+	persist_metadata(a);
+	format_duration(wait, d, sizeof(d));
+	log_account(LOG_WARNING, a->name, a->app->name, NULL, "refresh failed (%u in a row): %s; next try in %s",
+		    a->failures, why, d);
+}
+
+static void set_verdict(struct account *a, uint8_t verdict, const char *why)
+{
+	a->verdict = verdict;
+	(void)record_set_string(&a->last_error, why);
+	persist_metadata(a);
+	log_account(LOG_ERR, a->name, a->app->name, NULL, "Meta's verdict: %s; a new login (import or enroll) is needed",
+		    why);
+}
+
+static void refresh_answer(struct account *a, const struct http_response *r, struct graph_verdict *v)
+{
+	struct graph_token t = { 0 };
+	int k;
+
+	if (v->outcome == GRAPH_OK) {
+		if (graph_parse_token(r->body, r->body_len, &t) < 0) {
+			v->outcome = GRAPH_ERROR;
+			snprintf(v->why, sizeof(v->why), "Meta's answer holds no usable access_token");
+		} else {
+			k = store_new_token(a, &t, r->sent_at, true, false, NULL);
+			graph_token_clear(&t);
+			if (k >= 0) {
+				a->refresh_ok++;
+				a->app->refresh_ok++;
+				manager_account_refreshed(a->m, a);
+				op_finish(a, PROTO_OK, NULL);
+				return;
+			}
+			errno = -k;
+			snprintf(v->why, sizeof(v->why), "cannot seal the new token in the vault: %m");
+			v->outcome = GRAPH_ERROR;
+		}
+	}
+	switch (v->outcome) {
+	case GRAPH_EXPIRED:
+		set_verdict(a, VERDICT_EXPIRED, v->why);
+		break;
+	case GRAPH_REAUTH:
+		set_verdict(a, VERDICT_REAUTH, v->why);
+		break;
+	case GRAPH_THROTTLED:
+		/* not a failure of the token: the app's pause decides when it goes again */
+		(void)record_set_string(&a->last_error, v->why);
+		a->refresh_throttled++;
+		a->app->refresh_throttled++;
+		break;
+	default:
+		refresh_failed(a, v->why);
+		break;
+	}
+	op_finish(a, error_for(v->outcome), v->why);
+}
+
+static void import_answer(struct account *a, struct op *op, const struct http_response *r,
+			  struct graph_verdict *v)
+{
+	struct graph_token t = { 0 };
+	int64_t now = now_realtime_sec();
+	char *id = NULL;
+	int k;
+
+	switch (op->step) {
+	case STEP_ME:
+		if (v->outcome == GRAPH_OK && graph_parse_me(r->body, r->body_len, &id) < 0) {
+			v->outcome = GRAPH_ERROR;
+			snprintf(v->why, sizeof(v->why), "Meta's answer to /me holds no user id");
+		}
+		if (v->outcome != GRAPH_OK) {
+			op_finish(a, error_for(v->outcome), v->why);
+			return;
+		}
+		free(op->user_id);
+		op->user_id = id;
+		op->step = op->short_lived ? STEP_EXCHANGE : STEP_IMPORT_REFRESH;
+		app_enqueue(a->app, a);
+		return;
+	case STEP_EXCHANGE:
+		if (v->outcome == GRAPH_OK && graph_parse_token(r->body, r->body_len, &t) < 0) {
+			v->outcome = GRAPH_ERROR;
+			snprintf(v->why, sizeof(v->why), "Meta's exchange answer holds no usable access_token");
+		}
+		if (v->outcome != GRAPH_OK) {
+			op_finish(a, error_for(v->outcome), v->why);
+			return;
+		}
+		k = store_new_token(a, &t, r->sent_at, false, false, op->user_id);
+		break;
+	case STEP_IMPORT_REFRESH:
+		if (v->outcome == GRAPH_OK && graph_parse_token(r->body, r->body_len, &t) == 0) {
+			k = store_new_token(a, &t, r->sent_at, true, false, op->user_id);
+			break;
+		}
+		/* Meta refused (most likely the token is under 24 hours old): /me has just
+		 * validated it, so that is no verdict. Keep it with the documented lifetime
+		 * and learn the real expiry at the first refresh, once it is min_age old. */
+		log_account(LOG_INFO, a->name, a->app->name, NULL,
+			    "imported token not refreshed at once (%s); assuming a 60-day lifetime",
+			    v->outcome == GRAPH_OK ? "unusable answer" : v->why);
+		t.token = TAKE_PTR(op->token);
+		t.expires_in = GRAPH_DEFAULT_LIFETIME;
+		t.expires_at = t.data_access_expires_at = -1;
+		k = store_new_token(a, &t, now, false, true, op->user_id);
+		break;
+	default:
+		k = -EINVAL;
+	}
+	graph_token_clear(&t);
+	if (k < 0) {
+		char why[128];
+		errno = -k;
+		snprintf(why, sizeof(why), "cannot seal the token in the vault: %m");
+		op_finish(a, PROTO_INTERNAL, why);
+		return;
+	}
+	manager_account_refreshed(a->m, a);
+	op_finish(a, PROTO_OK, NULL);
+}
+
+static void on_answer(const struct http_response *r, void *userdata)
+{
+	struct account *a = userdata;
+	struct op *op = a->ops;
+	struct graph_verdict v;
+
+	op->req = NULL; /* the request frees itself after this callback */
+	graph_classify(r->error, r->error_text, r->status, r->body, r->body_len, &v);
+	graph_scrub(v.why, op->token);
+	if (v.outcome != GRAPH_OK)
+		log_account(LOG_DEBUG, a->name, a->app->name, NULL, "answer: %s (%s)",
+			    graph_outcome_name(v.outcome), v.why);
+	app_on_answer(a->app, r, v.outcome);
+	if (op->kind == OP_REFRESH)
+		refresh_answer(a, r, &v);
+	else
+		import_answer(a, op, r, &v);
+}
+
+enum proto_error account_read_token(struct account *a, int64_t now, struct secret **ret)
+{
+	_cleanup_(record_freep) struct vault_record *r = NULL;
+	int k;
+
+	switch (account_compute_state(a, now)) {
+	case STATE_NO_TOKEN: return PROTO_NO_TOKEN;
+	case STATE_EXPIRED: return PROTO_EXPIRED;
+	case STATE_REAUTH_REQUIRED: return PROTO_REAUTH_REQUIRED;
+	default: break;
+	}
+	k = vault_load(manager_vault(a->m), a->name, &r);
+	if (k < 0)
+		return PROTO_INTERNAL;
+	*ret = TAKE_PTR(r->token);
+	a->reads++;
+	return PROTO_OK;
+}

@@ -1,0 +1,719 @@
+/* SPDX-License-Identifier: MIT */
+#include "control.h"
+
+#include <cjson/cJSON.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <systemd/sd-daemon.h>
+
+#include "log.h"
+#include "util.h"
+
+#define ACCEPT_BURST 64
+
+struct conn {
+	struct control *ctl;
+	struct conn *prev, *next; /* oldest first */
+	int fd;
+	sd_event_source *io, *idle;
+	struct control_caller caller;
+	char *in; /* PROTO_LINE_MAX + 1, wiped: an import carries a token */
+	size_t in_len;
+	char *out; /* wiped: token answers */
+	size_t out_len, out_off, out_size;
+	struct control_request *pending;
+	bool watcher, closing;
+	bool *alive; /* cleared when freed, for callers further up the stack */
+};
+
+struct control_request {
+	struct conn *conn;
+};
+
+struct control {
+	sd_event *event;
+	int fd;
+	sd_event_source *listen;
+	char *bound_path; /* unlinked at exit if we bound it */
+	const struct control_ops *ops;
+	void *ud;
+	struct conn *head, *tail;
+	unsigned n_conns;
+};
+
+/* ---- who may do what ---- */
+
+bool control_is_admin(const struct control_caller *c, const struct principal_list *admins)
+{
+	if (c->uid == 0)
+		return true;
+	return admins && principal_list_match(admins, c->uid, c->groups, c->n_groups);
+}
+
+bool control_may_read(const struct control_caller *c, const struct principal_list *admins,
+		      const struct principal_list *readers)
+{
+	if (!readers)
+		return false;
+	return control_is_admin(c, admins) || principal_list_match(readers, c->uid, c->groups, c->n_groups);
+}
+
+/* ---- connections ---- */
+
+static void conn_free(struct conn *cn)
+{
+	struct control *ctl = cn->ctl;
+
+	if (cn->alive)
+		*cn->alive = false;
+	if (cn->pending) {
+		struct control_request *req = cn->pending;
+		cn->pending = NULL;
+		ctl->ops->cancel(ctl->ud, req);
+		free(req);
+	}
+	if (cn->prev)
+		cn->prev->next = cn->next;
+	else
+		ctl->head = cn->next;
+	if (cn->next)
+		cn->next->prev = cn->prev;
+	else
+		ctl->tail = cn->prev;
+	ctl->n_conns--;
+	sd_event_source_disable_unref(cn->io);
+	sd_event_source_disable_unref(cn->idle);
+	if (cn->fd >= 0)
+		close(cn->fd);
+	if (cn->in)
+		explicit_bzero(cn->in, PROTO_LINE_MAX + 1);
+	free(cn->in);
+	if (cn->out)
+		explicit_bzero(cn->out, cn->out_size);
+	free(cn->out);
+	free(cn);
+}
+
+static void update_io(struct conn *cn)
+{
+	uint32_t ev = 0;
+
+	if (!cn->pending && !cn->watcher && !cn->closing)
+		ev |= EPOLLIN;
+	if (cn->out_len > cn->out_off)
+		ev |= EPOLLOUT;
+	(void)sd_event_source_set_io_events(cn->io, ev);
+}
+
+static void arm_idle(struct conn *cn)
+{
+	bool on = !cn->pending && !cn->watcher;
+	if (on)
+		(void)sd_event_source_set_time_relative(cn->idle, CONTROL_IDLE_SEC * USEC_PER_SEC);
+	(void)sd_event_source_set_enabled(cn->idle, on ? SD_EVENT_ONESHOT : SD_EVENT_OFF);
+}
+
+/* Writes what it can; closes the connection once a closing one is flushed. Returns false if freed. */
+static bool flush(struct conn *cn)
+{
+	while (cn->out_off < cn->out_len) {
+		ssize_t k = send(cn->fd, cn->out + cn->out_off, cn->out_len - cn->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				break;
+			conn_free(cn); /* the client is gone */
+			return false;
+		}
+		explicit_bzero(cn->out + cn->out_off, (size_t)k);
+		cn->out_off += (size_t)k;
+	}
+	if (cn->out_off == cn->out_len)
+		cn->out_off = cn->out_len = 0;
+	if (cn->closing && cn->out_len == 0) {
+		conn_free(cn);
+		return false;
+	}
+	update_io(cn);
+	return true;
+}
+
+static int queue_out(struct conn *cn, const char *s, size_t n)
+{
+	size_t need = cn->out_len + n + 1;
+
+	if (need - cn->out_off > CONTROL_OUTPUT_MAX)
+		return -ENOBUFS;
+	if (need > cn->out_size) {
+		size_t ns = MAX(need, cn->out_size * 2);
+		char *nb = malloc(ns);
+		if (!nb)
+			return -ENOMEM;
+		memcpy(nb, cn->out + cn->out_off, cn->out_len - cn->out_off);
+		if (cn->out) {
+			explicit_bzero(cn->out, cn->out_size);
+			free(cn->out);
+		}
+		cn->out_len -= cn->out_off;
+		cn->out_off = 0;
+		cn->out = nb;
+		cn->out_size = ns;
+	}
+	memcpy(cn->out + cn->out_len, s, n);
+	cn->out[cn->out_len + n] = '\n';
+	cn->out_len += n + 1;
+	return 0;
+}
+
+/* Queues one JSON line; false if the connection had to go. */
+static bool send_json(struct conn *cn, cJSON *j)
+{
+	char *s = j ? cJSON_PrintUnformatted(j) : NULL;
+	int r = s ? queue_out(cn, s, strlen(s)) : -ENOMEM;
+
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		cJSON_free(s);
+	}
+	cJSON_Delete(j);
+	if (r < 0) {
+		conn_free(cn);
+		return false;
+	}
+	return true;
+}
+
+cJSON *control_answer_new(void)
+{
+	cJSON *j = cJSON_CreateObject();
+	if (j)
+		cJSON_AddTrueToObject(j, "ok");
+	return j;
+}
+
+static cJSON *error_json(enum proto_error e, const char *message)
+{
+	cJSON *j = cJSON_CreateObject();
+	if (!j)
+		return NULL;
+	cJSON_AddFalseToObject(j, "ok");
+	cJSON_AddStringToObject(j, "error", proto_error_name(e));
+	cJSON_AddStringToObject(j, "message", message ?: proto_error_name(e));
+	return j;
+}
+
+static void process_input(struct conn *cn);
+
+static void finish_request(struct control_request *req, cJSON *answer)
+{
+	struct conn *cn = req->conn;
+
+	cn->pending = NULL;
+	free(req);
+	if (!send_json(cn, answer))
+		return;
+	arm_idle(cn);
+	if (!flush(cn))
+		return;
+	process_input(cn); /* requests that arrived meanwhile */
+}
+
+void control_answer(struct control_request *req, cJSON *answer)
+{
+	finish_request(req, answer);
+}
+
+void control_answer_error(struct control_request *req, enum proto_error e, const char *message)
+{
+	finish_request(req, error_json(e, message));
+}
+
+const struct control_caller *control_request_caller(const struct control_request *req)
+{
+	return &req->conn->caller;
+}
+
+/* Answers at once without a request (malformed input); closes if asked. */
+static bool reply_error(struct conn *cn, enum proto_error e, const char *message, bool close_after)
+{
+	if (!send_json(cn, error_json(e, message)))
+		return false;
+	if (close_after)
+		cn->closing = true;
+	return flush(cn);
+}
+
+
+/* ---- requests ---- */
+
+static const char *get_account(cJSON *j)
+{
+	const char *a = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "account"));
+	return a && name_is_valid(a) ? a : NULL;
+}
+
+static bool token_string_ok(const char *t)
+{
+	size_t n = t ? strlen(t) : 0;
+	if (n == 0 || n > SECRET_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (t[i] <= 0x20 || t[i] >= 0x7f)
+			return false;
+	return true;
+}
+
+/* Checks the account argument and the caller's rights. Returns true if the
+ * command may go on; otherwise it has answered. */
+static bool authorize(struct conn *cn, cJSON *j, bool admin_only, const char **ret_account)
+{
+	struct control *ctl = cn->ctl;
+	const struct principal_list *admins = ctl->ops->admins(ctl->ud), *readers;
+	bool admin = control_is_admin(&cn->caller, admins);
+	const char *account = get_account(j);
+
+	if (!account) {
+		reply_error(cn, PROTO_BAD_REQUEST, "'account' must be an account name", false);
+		return false;
+	}
+	readers = ctl->ops->readers(ctl->ud, account);
+	if (admin && !readers) {
+		reply_error(cn, PROTO_UNKNOWN_ACCOUNT, "no such account", false);
+		return false;
+	}
+	/* To others, an account they may not read and one that does not exist look the same. */
+	if (!admin && (admin_only || !control_may_read(&cn->caller, admins, readers))) {
+		reply_error(cn, PROTO_FORBIDDEN, admin_only ? "this command is for admins" :
+							       "you may not read this account", false);
+		return false;
+	}
+	*ret_account = account;
+	return true;
+}
+
+static struct control_request *begin(struct conn *cn)
+{
+	struct control_request *req = calloc(1, sizeof(*req));
+	if (!req)
+		return NULL;
+	req->conn = cn;
+	cn->pending = req;
+	(void)sd_event_source_set_enabled(cn->idle, SD_EVENT_OFF);
+	update_io(cn);
+	return req;
+}
+
+static void handle(struct conn *cn, cJSON *j)
+{
+	struct control *ctl = cn->ctl;
+	const char *cmd = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "cmd"));
+	const char *account = NULL;
+	struct control_request *req;
+	bool admin = control_is_admin(&cn->caller, ctl->ops->admins(ctl->ud));
+
+	if (!cmd) {
+		reply_error(cn, PROTO_BAD_REQUEST, "a request is a JSON object with a string 'cmd'", false);
+		return;
+	}
+	if (streq(cmd, "watch")) {
+		cn->watcher = true;
+		(void)sd_event_source_set_enabled(cn->idle, SD_EVENT_OFF);
+		if (send_json(cn, control_answer_new()))
+			flush(cn);
+		return;
+	}
+	if (streq(cmd, "status") || streq(cmd, "metrics") || streq(cmd, "reload")) {
+		if (streq(cmd, "reload") && !admin) {
+			reply_error(cn, PROTO_FORBIDDEN, "this command is for admins", false);
+			return;
+		}
+		if (!(req = begin(cn)))
+			goto oom;
+		if (streq(cmd, "status"))
+			ctl->ops->status(ctl->ud, req, &cn->caller, admin);
+		else if (streq(cmd, "metrics"))
+			ctl->ops->metrics(ctl->ud, req);
+		else
+			ctl->ops->reload(ctl->ud, req);
+		return;
+	}
+	if (streq(cmd, "token")) {
+		if (!authorize(cn, j, false, &account) || !(req = begin(cn)))
+			goto out;
+		ctl->ops->token(ctl->ud, req, account);
+		return;
+	}
+	if (streq(cmd, "refresh") || streq(cmd, "enroll")) {
+		if (!authorize(cn, j, true, &account) || !(req = begin(cn)))
+			goto out;
+		if (streq(cmd, "refresh"))
+			ctl->ops->refresh(ctl->ud, req, account);
+		else
+			ctl->ops->enroll(ctl->ud, req, account);
+		return;
+	}
+	if (streq(cmd, "import")) {
+		const char *t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "token"));
+		cJSON *sl = cJSON_GetObjectItemCaseSensitive(j, "short_lived");
+		struct secret *tok = NULL;
+
+		if (!authorize(cn, j, true, &account))
+			return;
+		if (!token_string_ok(t)) {
+			reply_error(cn, PROTO_BAD_REQUEST, "'token' must be a token (printable, no spaces)", false);
+			return;
+		}
+		if (sl && !cJSON_IsBool(sl)) {
+			reply_error(cn, PROTO_BAD_REQUEST, "'short_lived' must be true or false", false);
+			return;
+		}
+		if (secret_from_mem(t, strlen(t), &tok) < 0 || !(req = begin(cn))) {
+			secret_free(tok);
+			goto oom;
+		}
+		ctl->ops->import(ctl->ud, req, account, tok, cJSON_IsTrue(sl));
+		return;
+	}
+	if (streq(cmd, "enroll_finish")) {
+		const char *redirect = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "redirect"));
+		if (!authorize(cn, j, true, &account))
+			return;
+		if (!redirect || strlen(redirect) > 8192) {
+			reply_error(cn, PROTO_BAD_REQUEST, "'redirect' must be the URL the browser was sent to", false);
+			return;
+		}
+		if (!(req = begin(cn)))
+			goto oom;
+		ctl->ops->enroll_finish(ctl->ud, req, account, redirect);
+		return;
+	}
+	reply_error(cn, PROTO_UNKNOWN_COMMAND, "unknown command", false);
+	return;
+oom:
+	reply_error(cn, PROTO_INTERNAL, "out of memory", false);
+out:
+	return;
+}
+
+/* Handles complete lines while no request is under way. */
+static void process_input(struct conn *cn)
+{
+	while (!cn->pending && !cn->watcher && !cn->closing) {
+		char *nl = memchr(cn->in, '\n', cn->in_len);
+		bool blank, alive = true, *saved;
+		size_t n;
+		cJSON *j;
+
+		if (!nl) {
+			if (cn->in_len > PROTO_LINE_MAX) {
+				reply_error(cn, PROTO_BAD_REQUEST, "request longer than 64 KiB", true);
+				return;
+			}
+			return;
+		}
+		n = (size_t)(nl - cn->in);
+		blank = n == 0 || (n == 1 && cn->in[0] == '\r');
+		j = !blank && n <= PROTO_LINE_MAX ? cJSON_ParseWithLength(cn->in, n) : NULL;
+		explicit_bzero(cn->in, n + 1);
+		memmove(cn->in, nl + 1, cn->in_len - n - 1);
+		cn->in_len -= n + 1;
+		arm_idle(cn);
+		if (blank)
+			continue; /* blank lines are ignored */
+		if (!cJSON_IsObject(j)) {
+			cJSON_Delete(j);
+			if (!reply_error(cn, PROTO_BAD_REQUEST,
+					 n > PROTO_LINE_MAX ? "request longer than 64 KiB" : "malformed JSON",
+					 n > PROTO_LINE_MAX))
+				return;
+			continue;
+		}
+		/* handle() may answer at once, and a failed write frees the connection */
+		saved = cn->alive;
+		cn->alive = &alive;
+		handle(cn, j);
+		cJSON_Delete(j);
+		if (!alive) {
+			if (saved)
+				*saved = false;
+			return;
+		}
+		cn->alive = saved;
+	}
+}
+
+static int on_conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct conn *cn = userdata;
+	(void)s;
+	(void)fd;
+
+	if (revents & EPOLLOUT) {
+		if (!flush(cn))
+			return 0;
+	}
+	if (revents & EPOLLIN) {
+		ssize_t k = recv(cn->fd, cn->in + cn->in_len, PROTO_LINE_MAX + 1 - cn->in_len, MSG_DONTWAIT);
+		if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR)) {
+			conn_free(cn);
+			return 0;
+		}
+		if (k > 0) {
+			cn->in_len += (size_t)k;
+			process_input(cn);
+			return 0;
+		}
+	}
+	if (revents & (EPOLLHUP | EPOLLERR) && !(revents & EPOLLIN))
+		conn_free(cn);
+	return 0;
+}
+
+static int on_idle(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct conn *cn = userdata;
+	(void)s;
+	(void)usec;
+	log_debug("control: closing a connection of uid %u idle for %ds", (unsigned)cn->caller.uid,
+		  CONTROL_IDLE_SEC);
+	conn_free(cn);
+	return 0;
+}
+
+static int peer_credentials(int fd, struct control_caller *c)
+{
+	struct ucred uc;
+	socklen_t len = sizeof(uc);
+	gid_t groups[CONTROL_GROUPS_MAX];
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0)
+		return negative_errno();
+	c->uid = uc.uid;
+	c->gid = uc.gid;
+	c->pid = uc.pid;
+	c->groups[0] = uc.gid;
+	c->n_groups = 1;
+	len = sizeof(groups);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
+		for (size_t i = 0; i < len / sizeof(gid_t) && c->n_groups < CONTROL_GROUPS_MAX; i++)
+			c->groups[c->n_groups++] = groups[i];
+	return 0;
+}
+
+/* The oldest connection of this uid (or of anyone) that is merely idle. */
+static struct conn *evictable(struct control *ctl, const uid_t *uid)
+{
+	for (struct conn *cn = ctl->head; cn; cn = cn->next)
+		if (!cn->pending && !cn->watcher && (!uid || cn->caller.uid == *uid))
+			return cn;
+	return NULL;
+}
+
+static unsigned count_uid(struct control *ctl, uid_t uid)
+{
+	unsigned n = 0;
+	for (struct conn *cn = ctl->head; cn; cn = cn->next)
+		n += cn->caller.uid == uid;
+	return n;
+}
+
+static void accept_one(struct control *ctl, int fd)
+{
+	struct conn *cn = calloc(1, sizeof(*cn)), *old;
+	int r;
+
+	if (!cn || !(cn->in = malloc(PROTO_LINE_MAX + 1))) {
+		if (cn)
+			free(cn);
+		close(fd);
+		return;
+	}
+	cn->ctl = ctl;
+	cn->fd = fd;
+	if (peer_credentials(fd, &cn->caller) < 0) {
+		free(cn->in);
+		free(cn);
+		close(fd);
+		return;
+	}
+	/* Floods cost the flooder: its oldest idle connection gives way. */
+	if (count_uid(ctl, cn->caller.uid) >= CONTROL_PER_UID_MAX &&
+	    (old = evictable(ctl, &cn->caller.uid)))
+		conn_free(old);
+	if (ctl->n_conns >= CONTROL_CONN_MAX && (old = evictable(ctl, NULL)))
+		conn_free(old);
+	if (count_uid(ctl, cn->caller.uid) >= CONTROL_PER_UID_MAX || ctl->n_conns >= CONTROL_CONN_MAX) {
+		free(cn->in);
+		free(cn);
+		close(fd);
+		return;
+	}
+	cn->prev = ctl->tail;
+	if (ctl->tail)
+		ctl->tail->next = cn;
+	else
+		ctl->head = cn;
+	ctl->tail = cn;
+	ctl->n_conns++;
+	r = sd_event_add_io(ctl->event, &cn->io, fd, EPOLLIN, on_conn_io, cn);
+	if (r >= 0)
+		r = sd_event_add_time_relative(ctl->event, &cn->idle, CLOCK_BOOTTIME,
+					       CONTROL_IDLE_SEC * USEC_PER_SEC, USEC_PER_SEC, on_idle, cn);
+	if (r < 0) {
+		conn_free(cn);
+		return;
+	}
+	(void)sd_event_source_set_description(cn->io, "control-conn");
+	(void)sd_event_source_set_description(cn->idle, "control-idle");
+}
+
+static int on_listen(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct control *ctl = userdata;
+	(void)s;
+	(void)revents;
+
+	for (int i = 0; i < ACCEPT_BURST; i++) {
+		int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (c < 0) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				log_warning_errno(-errno, "control: accept failed: %m");
+			break;
+		}
+		accept_one(ctl, c);
+	}
+	return 0;
+}
+
+/* ---- the listening socket ---- */
+
+static int bind_socket(const char *path, int *ret_fd)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	_cleanup_close_ int fd = -1, probe = -1;
+	_cleanup_free_ char *dir = strdup(path);
+	char *slash;
+
+	if (!dir)
+		return -ENOMEM;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	/* the directory: 0755, so that every local user can reach the socket */
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		for (char *p = dir + 1; *p; p++)
+			if (*p == '/') {
+				*p = '\0';
+				(void)mkdir(dir, 0755);
+				*p = '/';
+			}
+		if (mkdir(dir, 0755) == 0)
+			(void)chmod(dir, 0755);
+	}
+	/* Someone answering there is another igtokend; a file nobody answers on is stale. */
+	probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (probe < 0)
+		return negative_errno();
+	if (connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+		return -EADDRINUSE;
+	if (errno == ECONNREFUSED)
+		(void)unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return negative_errno();
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return negative_errno();
+	/* every local user may connect; each request is judged by peer credentials */
+	if (chmod(path, 0666) < 0 || listen(fd, SOMAXCONN) < 0) {
+		int r = negative_errno();
+		(void)unlink(path);
+		return r;
+	}
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+int control_new(sd_event *e, int fd, const char *path, const struct control_ops *ops, void *ud,
+		struct control **ret)
+{
+	struct control *ctl = calloc(1, sizeof(*ctl));
+	int r;
+
+	if (!ctl)
+		return -ENOMEM;
+	ctl->event = sd_event_ref(e);
+	ctl->ops = ops;
+	ctl->ud = ud;
+	ctl->fd = fd;
+	if (fd < 0) {
+		r = bind_socket(path, &ctl->fd);
+		if (r < 0) {
+			control_free(ctl);
+			return r;
+		}
+		ctl->bound_path = strdup(path);
+	} else
+		(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	r = sd_event_add_io(e, &ctl->listen, ctl->fd, EPOLLIN, on_listen, ctl);
+	if (r < 0) {
+		control_free(ctl);
+		return r;
+	}
+	(void)sd_event_source_set_description(ctl->listen, "control-listen");
+	*ret = ctl;
+	return 0;
+}
+
+struct control *control_free(struct control *ctl)
+{
+	if (!ctl)
+		return NULL;
+	while (ctl->head)
+		conn_free(ctl->head);
+	sd_event_source_disable_unref(ctl->listen);
+	if (ctl->fd >= 0)
+		close(ctl->fd);
+	if (ctl->bound_path)
+		(void)unlink(ctl->bound_path);
+	free(ctl->bound_path);
+	sd_event_unref(ctl->event);
+	free(ctl);
+	return NULL;
+}
+
+void control_broadcast(struct control *ctl, const char *account, cJSON *event)
+{
+	const struct principal_list *admins = ctl->ops->admins(ctl->ud);
+	const struct principal_list *readers = ctl->ops->readers(ctl->ud, account);
+	char *s = cJSON_PrintUnformatted(event);
+	struct conn *cn, *next;
+
+	cJSON_Delete(event);
+	if (!s)
+		return;
+	for (cn = ctl->head; cn; cn = next) {
+		next = cn->next;
+		if (!cn->watcher || !control_may_read(&cn->caller, admins, readers))
+			continue;
+		if (queue_out(cn, s, strlen(s)) < 0) {
+			log_warning("control: dropping a watcher of uid %u that does not keep up",
+				    (unsigned)cn->caller.uid);
+			conn_free(cn);
+			continue;
+		}
+		(void)flush(cn);
+	}
+	cJSON_free(s);
+}
+
+unsigned control_connections(const struct control *ctl)
+{
+	return ctl->n_conns;
+}

@@ -1,0 +1,425 @@
+#!/usr/bin/env python3
+"""A local HTTPS simulator of Meta's token endpoints, for tests and the demo.
+
+    metasim.py --dir DIR [--port N] [--control-port N]
+
+Makes a throwaway CA and a server certificate for 127.0.0.1 with openssl (kept
+in DIR: ca.pem is what igtokend's `ca_file` should name), then serves:
+
+  Instagram (graph.instagram.com / api.instagram.com):
+    GET  /refresh_access_token?grant_type=ig_refresh_token&access_token=T
+    GET  /access_token?grant_type=ig_exchange_token&client_secret=S&access_token=T
+    GET  /me?fields=...&access_token=T
+    POST /oauth/access_token   (authorization code)
+  Facebook (graph.facebook.com/vX.Y):
+    GET  /vX.Y/oauth/access_token   (fb_exchange_token, or code)
+    GET  /vX.Y/debug_token?input_token=T&access_token=APPID|SECRET
+    GET  /vX.Y/me?access_token=T&appsecret_proof=P
+
+A plain-HTTP control API on 127.0.0.1 (tests only; igtokend never talks to it):
+    POST /token     {"token", "kind": "long"|"short"|"page", "lifetime": s, "age": s,
+                     "user_id", "scopes": [..], "app": "ig"|"fb"}
+    POST /script    {"path": "/refresh_access_token", "token": T (optional),
+                     "times": n, "status": 500, "body": "...", "json": {...},
+                     "headers": {...}, "action": "hang"|"reset"|"garbage"|"huge"|"slow",
+                     "delay": s}
+    POST /config    {"lifetime": s, "min_age": s, "app_secret": "...", "app_id": "...",
+                     "fb_app_secret": ..., "fb_app_id": ..., "require_proof": bool,
+                     "usage": {header: value}, "keep_old": bool, "code": {...}}
+    POST /code      {"code": C, "token_kind": "short", "user_id": ...}
+    GET  /log       every request received: [{"t", "method", "path", "query", "form"}]
+    POST /reset
+Tokens and secrets in the log are real test values: it is a test fixture.
+"""
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+LOCK = threading.RLock()
+STATE = {}
+
+
+def reset_state():
+    STATE.clear()
+    STATE.update({
+        "tokens": {},      # token -> {kind, issued, expires (0 never), user_id, scopes, valid, app}
+        "scripts": [],     # scripted answers, first match wins
+        "log": [],
+        "codes": {},       # authorization code -> {used, user_id, scopes, app}
+        "config": {
+            "lifetime": 5184000,
+            "short_lifetime": 3600,
+            "min_age": 86400,
+            "app_id": "1234567890",
+            "app_secret": "demo-app-secret",
+            "fb_app_id": "99887766",
+            "fb_app_secret": "fb-app-secret",
+            "require_proof": True,
+            "usage": {},
+            "keep_old": True,
+            "redirect_uri": None,
+        },
+    })
+
+
+reset_state()
+
+
+def new_token(prefix="IGAA"):
+    return prefix + secrets.token_urlsafe(48).replace("-", "A").replace("_", "B")
+
+
+def err(code, subcode=None, message="error", status=400, transient=None, typ="OAuthException"):
+    e = {"message": message, "type": typ, "code": code, "fbtrace_id": "Sim" + secrets.token_hex(6)}
+    if subcode is not None:
+        e["error_subcode"] = subcode
+    if transient is not None:
+        e["is_transient"] = transient
+    return status, {"error": e}
+
+
+def make_certs(d):
+    ca_key, ca, key, cert = (os.path.join(d, n) for n in ("ca.key", "ca.pem", "server.key", "server.pem"))
+    if os.path.exists(cert) and os.path.exists(ca):
+        return cert, key, ca
+    run = lambda *a: subprocess.run(a, check=True, capture_output=True)
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca,
+        "-days", "3", "-subj", "/CN=igtokend test CA",
+        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    csr = os.path.join(d, "server.csr")
+    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1")
+    ext = os.path.join(d, "ext.cnf")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
+                "extendedKeyUsage=serverAuth\n")
+    run("openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+        "-out", cert, "-days", "3", "-extfile", ext)
+    return cert, key, ca
+
+
+class MetaHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "metasim/1"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def reply(self, status, body, headers=None, raw=None):
+        data = raw if raw is not None else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Length", str(len(data)))
+        with LOCK:
+            usage = dict(STATE["config"]["usage"])
+        for k, v in {**usage, **(headers or {})}.items():
+            self.send_header(k, v if isinstance(v, str) else json.dumps(v))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        self.handle_any("GET", {})
+
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n).decode(errors="replace") if n else ""
+        self.handle_any("POST", dict(urllib.parse.parse_qsl(body)))
+
+    def handle_any(self, method, form):
+        u = urllib.parse.urlsplit(self.path)
+        q = dict(urllib.parse.parse_qsl(u.query))
+        tok = q.get("access_token") or q.get("input_token") or q.get("fb_exchange_token") or form.get("code")
+        with LOCK:
+            STATE["log"].append({"t": time.time(), "method": method, "path": u.path, "query": q, "form": form})
+            script = None
+            for s in STATE["scripts"]:
+                if s.get("path") and s["path"] != u.path:
+                    continue
+                if s.get("token") and s["token"] != tok:
+                    continue
+                if s.get("times", 1) <= 0:
+                    continue
+                s["times"] = s.get("times", 1) - 1
+                script = dict(s)
+                break
+        if script:
+            return self.run_script(script)
+        status, body = route(method, u.path, q, form)
+        self.reply(status, body)
+
+    def run_script(self, s):
+        time.sleep(s.get("delay", 0))
+        action = s.get("action")
+        if action == "hang":
+            time.sleep(s.get("hang", 3600))
+            return
+        if action == "reset":
+            # half an answer, then the connection is cut
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\nContent-Type: application/json\r\n\r\n{\"access_to")
+            self.wfile.flush()
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            self.connection.close()
+            return
+        if action == "garbage":
+            return self.reply(s.get("status", 200), None, s.get("headers"), raw=b"\x00\xffnot json at all<html>")
+        if action == "huge":
+            return self.reply(200, None, s.get("headers"), raw=b"{\"access_token\":\"" + b"A" * (8 * 1024 * 1024) + b"\"}")
+        if action == "passthrough":
+            u = urllib.parse.urlsplit(self.path)
+            status, body = route("GET", u.path, dict(urllib.parse.parse_qsl(u.query)), {})
+            return self.reply(status, body, s.get("headers"))
+        if "raw" in s:
+            return self.reply(s.get("status", 200), None, s.get("headers"), raw=s["raw"].encode())
+        return self.reply(s.get("status", 200), s.get("json", {}), s.get("headers"))
+
+
+def token_info(tok):
+    info = STATE["tokens"].get(tok)
+    if not info or not info["valid"]:
+        return None, err(190, 467, "Invalid OAuth access token - Cannot parse access token")
+    if info["expires"] and time.time() >= info["expires"]:
+        return None, err(190, 463, "Error validating access token: Session has expired on Monday, "
+                                   "01-Dec-25 11:00:00 PST. The current time is Tuesday, 02-Dec-25 09:00:55 PST.")
+    if info.get("revoked"):
+        return None, err(190, 460, "Error validating access token: The session has been invalidated "
+                                   "because the user changed their password.")
+    return info, None
+
+
+def issue(kind, user_id, scopes, app, lifetime=None):
+    cfg = STATE["config"]
+    t = new_token("EAA" if app == "fb" else "IGAA")
+    now = time.time()
+    life = lifetime if lifetime is not None else (cfg["short_lifetime"] if kind == "short" else cfg["lifetime"])
+    STATE["tokens"][t] = {"kind": kind, "issued": now, "expires": 0 if kind == "page" else now + life,
+                          "user_id": user_id, "scopes": scopes, "valid": True, "app": app}
+    return t, life
+
+
+def check_proof(q, tok):
+    cfg = STATE["config"]
+    proof = q.get("appsecret_proof")
+    want = hmac.new(cfg["fb_app_secret"].encode(), tok.encode(), hashlib.sha256).hexdigest()
+    if proof is None:
+        if cfg["require_proof"]:
+            return err(100, None, "API calls from the server require an appsecret_proof argument", typ="GraphMethodException")
+        return None
+    if not hmac.compare_digest(proof, want):
+        return err(100, None, "Invalid appsecret_proof provided in the API argument", typ="GraphMethodException")
+    return None
+
+
+def route(method, path, q, form):
+    with LOCK:
+        cfg = STATE["config"]
+        now = time.time()
+        if path == "/refresh_access_token":
+            if method != "GET":
+                return err(100, None, "Unsupported request - method type: post")
+            if q.get("grant_type") != "ig_refresh_token":
+                return err(100, None, "Invalid grant_type")
+            info, e = token_info(q.get("access_token", ""))
+            if e:
+                return e
+            if info["kind"] != "long":
+                return err(100, None, "Unsupported token type for refresh")
+            if now - info["issued"] < cfg["min_age"]:
+                return err(100, None, "Tokens can be refreshed only once they are 24 hours old")
+            t, life = issue("long", info["user_id"], info["scopes"], "ig")
+            if not cfg["keep_old"]:
+                info["valid"] = False
+            return 200, {"access_token": t, "token_type": "bearer", "expires_in": life}
+        if path == "/access_token":
+            if q.get("grant_type") != "ig_exchange_token" or q.get("client_secret") != cfg["app_secret"]:
+                return err(101, None, "Error validating client secret.")
+            info, e = token_info(q.get("access_token", ""))
+            if e:
+                return e
+            if info["kind"] != "short":
+                return err(100, None, "Only short-lived tokens can be exchanged")
+            t, life = issue("long", info["user_id"], info["scopes"], "ig")
+            return 200, {"access_token": t, "token_type": "bearer", "expires_in": life}
+        if path == "/me":
+            info, e = token_info(q.get("access_token", ""))
+            if e:
+                return e
+            return 200, {"user_id": int(info["user_id"]), "username": "sim_user", "id": "9" + info["user_id"][1:]}
+        if path == "/oauth/access_token":
+            if method != "POST":
+                return err(100, None, "Unsupported get request")
+            if form.get("client_id") != cfg["app_id"] or form.get("client_secret") != cfg["app_secret"]:
+                return err(101, None, "Error validating client secret.")
+            if form.get("grant_type") != "authorization_code":
+                return err(100, None, "Invalid grant_type")
+            return code_exchange(form.get("code", ""), form.get("redirect_uri"), "ig", flat=cfg.get("flat", True))
+        parts = path.split("/")
+        if len(parts) >= 3 and parts[1].startswith("v"):
+            sub = "/" + "/".join(parts[2:])
+            if sub == "/oauth/access_token":
+                if q.get("client_id") != cfg["fb_app_id"] or q.get("client_secret") != cfg["fb_app_secret"]:
+                    return err(101, None, "Error validating client secret.")
+                if q.get("grant_type") == "fb_exchange_token":
+                    info, e = token_info(q.get("fb_exchange_token", ""))
+                    if e:
+                        return e
+                    life = cfg["lifetime"]
+                    if info["kind"] == "long" and cfg.get("fb_no_extend"):
+                        # Meta does not move the expiry of a long-lived token
+                        t = new_token("EAA")
+                        STATE["tokens"][t] = dict(info)
+                        return 200, {"access_token": t, "token_type": "bearer",
+                                     "expires_in": max(1, int(info["expires"] - now))}
+                    t, life = issue("long", info["user_id"], info["scopes"], "fb")
+                    return 200, {"access_token": t, "token_type": "bearer", "expires_in": life}
+                return code_exchange(q.get("code", ""), q.get("redirect_uri"), "fb", flat=True)
+            if sub == "/debug_token":
+                if q.get("access_token") != cfg["fb_app_id"] + "|" + cfg["fb_app_secret"]:
+                    return err(190, None, "Invalid app access token")
+                if "appsecret_proof" in q:
+                    return err(100, None, "appsecret_proof is not for app tokens")
+                tok = q.get("input_token", "")
+                info = STATE["tokens"].get(tok)
+                if not info:
+                    return 200, {"data": {"is_valid": False, "error": {"code": 190, "message": "Invalid token"}}}
+                valid = info["valid"] and not info.get("revoked") and (not info["expires"] or now < info["expires"])
+                d = {"app_id": cfg["fb_app_id"], "type": "PAGE" if info["kind"] == "page" else "USER",
+                     "application": "sim", "is_valid": valid,
+                     "expires_at": int(info["expires"]), "data_access_expires_at": int(info["issued"] + 90 * 86400),
+                     "scopes": info["scopes"], "user_id": info["user_id"]}
+                if info.get("issued"):
+                    d["issued_at"] = int(info["issued"])
+                return 200, {"data": d}
+            if sub == "/me":
+                tok = q.get("access_token", "")
+                e = check_proof(q, tok)
+                if e:
+                    return e
+                info, e = token_info(tok)
+                if e:
+                    return e
+                return 200, {"id": info["user_id"], "name": "Sim User"}
+        return err(803, None, "Unknown path " + path, status=404)
+
+
+def code_exchange(code, redirect_uri, app, flat):
+    code = code.rstrip("#_")
+    c = STATE["codes"].get(code)
+    if not c or c["used"]:
+        return err(100, 36009 if c else None, "This authorization code has been used" if c else "Invalid verification code format.")
+    want = STATE["config"].get("redirect_uri")
+    if want and redirect_uri != want:
+        return err(100, None, "Error validating verification code. Please make sure your redirect_uri is identical")
+    c["used"] = True
+    t, life = issue("short", c["user_id"], c["scopes"], app)
+    if app == "fb":
+        return 200, {"access_token": t, "token_type": "bearer", "expires_in": life}
+    grant = {"access_token": t, "user_id": int(c["user_id"]), "permissions": c["scopes"]}
+    if not flat:
+        grant["permissions"] = ",".join(c["scopes"])
+        grant["user_id"] = c["user_id"]
+        return 200, {"data": [grant]}
+    return 200, grant
+
+
+class ControlHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def send_json(self, obj, status=200):
+        data = json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        if self.path == "/log":
+            with LOCK:
+                return self.send_json(STATE["log"])
+        if self.path == "/tokens":
+            with LOCK:
+                return self.send_json(STATE["tokens"])
+        self.send_json({"error": "unknown"}, 404)
+
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        req = json.loads(self.rfile.read(n) or b"{}")
+        with LOCK:
+            if self.path == "/reset":
+                reset_state()
+                return self.send_json({"ok": True})
+            if self.path == "/config":
+                STATE["config"].update(req)
+                return self.send_json({"ok": True})
+            if self.path == "/script":
+                STATE["scripts"].append(req)
+                return self.send_json({"ok": True})
+            if self.path == "/code":
+                STATE["codes"][req["code"]] = {"used": False, "user_id": str(req.get("user_id", "17841405793187218")),
+                                               "scopes": req.get("scopes", ["instagram_business_basic"])}
+                return self.send_json({"ok": True})
+            if self.path == "/token":
+                tok = req.get("token") or new_token("EAA" if req.get("app") == "fb" else "IGAA")
+                kind = req.get("kind", "long")
+                now = time.time()
+                age = req.get("age", 0)
+                life = req.get("lifetime", STATE["config"]["lifetime"])
+                STATE["tokens"][tok] = {"kind": kind, "issued": now - age,
+                                        "expires": 0 if kind == "page" or life == 0 else now - age + life,
+                                        "user_id": str(req.get("user_id", "17841405793187218")),
+                                        "scopes": req.get("scopes", ["instagram_business_basic"]),
+                                        "valid": True, "app": req.get("app", "ig")}
+                return self.send_json({"ok": True, "token": tok})
+            if self.path == "/revoke":
+                info = STATE["tokens"].get(req["token"])
+                if info:
+                    info["revoked"] = True
+                return self.send_json({"ok": True})
+        self.send_json({"error": "unknown"}, 404)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dir", required=True)
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--control-port", type=int, default=0)
+    ap.add_argument("--ready-file", help="write {port, control_port, ca} here once serving")
+    a = ap.parse_args()
+    os.makedirs(a.dir, exist_ok=True)
+    cert, key, ca = make_certs(a.dir)
+    httpd = ThreadingHTTPServer(("127.0.0.1", a.port), MetaHandler)
+    httpd.daemon_threads = True
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True, do_handshake_on_connect=False)
+    ctl = ThreadingHTTPServer(("127.0.0.1", a.control_port), ControlHandler)
+    ctl.daemon_threads = True
+    threading.Thread(target=ctl.serve_forever, daemon=True).start()
+    info = {"port": httpd.server_address[1], "control_port": ctl.server_address[1], "ca": ca}
+    if a.ready_file:
+        tmp = a.ready_file + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(info, f)
+        os.rename(tmp, a.ready_file)
+    print(json.dumps(info), flush=True)
+    try:
+        httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
