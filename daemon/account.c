@@ -483,7 +483,7 @@ static int store_new_token(struct account *a, struct graph_token *t, int64_t iss
 static void refresh_failed(struct account *a, const char *why)
 {
 	const struct refresh_config *rc = &manager_config(a->m)->refresh;
-	int64_t now = now_realtime_sec(), wait;
+	int64_t now = now_realtime_sec_ceil(), wait;
 	char d[32];
 
 	a->failures++;

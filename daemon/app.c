@@ -224,7 +224,7 @@ void app_dispatch(struct app *app)
 void app_on_answer(struct app *app, const struct http_response *r, enum graph_outcome o)
 {
 	const struct config *c = manager_config(app->m);
-	int64_t now = now_realtime_sec(), paused;
+	int64_t now = now_realtime_sec_ceil(), paused; /* a pause is never shorter than asked */
 	struct rl_state before = app->rl;
 
 	if (app->in_flight > 0)

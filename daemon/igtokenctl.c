@@ -483,6 +483,9 @@ int main(int argc, char **argv)
 			goto usage;
 	}
 	socket_path = client_socket_path(socket_path);
+	/* libigtoken (used for `token`) finds the socket in the environment */
+	if (setenv("IGTOKEND_SOCKET", socket_path, 1) < 0)
+		return EXIT_FAILED;
 	signal(SIGPIPE, SIG_IGN);
 
 	if (streq(cmd, "status") && !account)

@@ -314,6 +314,13 @@ int64_t now_realtime_sec(void)
 	return (int64_t)ts.tv_sec;
 }
 
+int64_t now_realtime_sec_ceil(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec + (ts.tv_nsec > 0);
+}
+
 uint64_t now_boottime_usec(void)
 {
 	struct timespec ts;

@@ -39,6 +39,8 @@ int read_file_bounded(int dirfd, const char *path, size_t max, char **ret, size_
 int write_file_atomic(int dirfd, const char *name, const void *data, size_t size, mode_t mode);
 
 int64_t now_realtime_sec(void);
+/* Rounded up: a wait counted from it is never shorter than asked. */
+int64_t now_realtime_sec_ceil(void);
 uint64_t now_boottime_usec(void);
 uint64_t now_monotonic_usec(void);
 

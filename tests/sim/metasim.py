@@ -168,7 +168,8 @@ class MetaHandler(BaseHTTPRequestHandler):
             self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\nContent-Type: application/json\r\n\r\n{\"access_to")
             self.wfile.flush()
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-            self.connection.close()
+            socket.socket.shutdown(self.connection, socket.SHUT_RDWR)  # the file objects keep it open otherwise
+            self.close_connection = True
             return
         if action == "garbage":
             return self.reply(s.get("status", 200), None, s.get("headers"), raw=b"\x00\xffnot json at all<html>")
