@@ -225,6 +225,13 @@ int64_t account_deadline(const struct account *a, int64_t now)
 	return d;
 }
 
+int64_t account_urgent_at(const struct account *a)
+{
+	if (a->expires_at == 0)
+		return 0;
+	return a->expires_at - manager_config(a->m)->refresh.before_expiry / 3;
+}
+
 bool account_urgent(const struct account *a, int64_t now)
 {
 	if (a->ops && !a->ops->scheduled)
@@ -233,6 +240,14 @@ bool account_urgent(const struct account *a, int64_t now)
 }
 
 /* ---- operations ---- */
+
+static const char *paused_message(const struct account *a, int64_t now, char *buf, size_t len)
+{
+	char d[32];
+	format_duration(a->app->rl.paused_until - now, d, sizeof(d));
+	snprintf(buf, len, "app '%s' is paused by Meta's rate limits for %s", a->app->name, d);
+	return buf;
+}
 
 static void op_start(struct account *a);
 
@@ -300,10 +315,8 @@ static void op_start(struct account *a)
 		return;
 	}
 	if (!op->scheduled && app_paused(a->app, now)) {
-		char msg[128], d[32];
-		format_duration(a->app->rl.paused_until - now, d, sizeof(d));
-		snprintf(msg, sizeof(msg), "app '%s' is paused by Meta's rate limits for %s", a->app->name, d);
-		op_finish(a, PROTO_THROTTLED, msg);
+		char msg[128];
+		op_finish(a, PROTO_THROTTLED, paused_message(a, now, msg, sizeof(msg)));
 		return;
 	}
 	op->step = op->kind == OP_REFRESH ? STEP_REFRESH : STEP_ME;
@@ -313,8 +326,15 @@ static void op_start(struct account *a)
 
 void account_refresh(struct account *a, op_done_t done, void *userdata)
 {
+	int64_t now = now_realtime_sec();
 	struct op *op;
 
+	if (done && app_paused(a->app, now)) {
+		/* Meta asked for quiet: an admin hears so now rather than hours later */
+		char msg[128];
+		done(a, PROTO_THROTTLED, paused_message(a, now, msg, sizeof(msg)), userdata);
+		return;
+	}
 	/* one refresh per account at a time: join the one under way or waiting */
 	for (op = a->ops; op; op = op->next)
 		if (op->kind == OP_REFRESH) {

@@ -100,6 +100,8 @@ void account_on_deadline(struct account *a, int64_t now);
  * (the account has dealt with it; the app frees the slot). */
 int account_send(struct account *a);
 bool account_urgent(const struct account *a, int64_t now);
+/* When the account turns urgent (0: never). */
+int64_t account_urgent_at(const struct account *a);
 
 /* Operations (from control commands). done is called exactly once. */
 void account_refresh(struct account *a, op_done_t done, void *userdata);

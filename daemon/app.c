@@ -202,11 +202,17 @@ void app_dispatch(struct app *app)
 		int64_t until = ratelimit_check(&app->rl, &c->rate_limit, now,
 						account_urgent(app->queue[0], now), app->in_flight);
 		if (until > 0 && !app_paused(app, now) && !app->rl.probe) {
-			/* held back by usage above slow_above: urgent ones may still go */
+			/* held back by usage above slow_above: urgent ones may still go, and the
+			 * others are looked at again as soon as the first of them turns urgent */
 			for (pick = 1; pick < app->n_queue && !account_urgent(app->queue[pick], now); pick++)
 				;
 			if (pick < app->n_queue)
 				until = 0;
+			for (size_t i = 0; until > 0 && i < app->n_queue; i++) {
+				int64_t u = account_urgent_at(app->queue[i]);
+				if (u > now && u < until)
+					until = u;
+			}
 		}
 		if (until != 0) {
 			if (until > 0)

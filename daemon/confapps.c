@@ -285,8 +285,8 @@ static bool account_pair(struct yaml_file *f, const char *key, yaml_node_t *k, y
 	struct account_config *a = ud;
 
 	if (streq(key, "app")) {
-		if (schema_get_dup(f, v, key, &a->app_name))
-			a->pos_app = yaml_node_pos(f, v);
+		a->pos_app = yaml_node_pos(f, v); /* seen, even if invalid: no second error */
+		(void)schema_get_dup(f, v, key, &a->app_name);
 	} else if (streq(key, "scopes")) {
 		if (schema_get_strv(f, v, key, SCOPES_MAX, &a->pos_scopes, &a->scopes) && !a->scopes[0])
 			yaml_err(f, v, "'scopes' must not be empty");
@@ -334,10 +334,8 @@ static bool accounts_pair(struct yaml_file *f, const char *key, yaml_node_t *k, 
 	c->accounts[c->n_accounts++] = a;
 	a->pos_name = yaml_node_pos(f, k);
 	yaml_each_pair(f, v, key, true, account_pair, a);
-	if (!a->app_name) {
+	if (a->pos_app.line == 0)
 		yaml_err(f, k, "account '%s' has no 'app'", key);
-		a->pos_app = a->pos_name;
-	}
 	return true;
 }
 

@@ -176,6 +176,8 @@ static void resolve_accounts(struct config *c, struct config_diag *diag)
 	for (size_t i = 0; i < c->n_accounts; i++) {
 		struct account_config *a = c->accounts[i];
 
+		if (!a->app_name)
+			continue; /* its error is reported already */
 		a->app = config_find_app(c, a->app_name);
 		if (!a->app) {
 			config_diag_at(diag, true, &a->pos_app, "app '%s' does not exist (account '%s')",
