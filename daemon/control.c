@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <systemd/sd-daemon.h>
 
+#include "ctlparse.h"
 #include "log.h"
 #include "util.h"
 
@@ -251,48 +252,28 @@ static bool reply_error(struct conn *cn, enum proto_error e, const char *message
 
 /* ---- requests ---- */
 
-static const char *get_account(cJSON *j)
-{
-	const char *a = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "account"));
-	return a && name_is_valid(a) ? a : NULL;
-}
-
-static bool token_string_ok(const char *t)
-{
-	size_t n = t ? strlen(t) : 0;
-	if (n == 0 || n > SECRET_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (t[i] <= 0x20 || t[i] >= 0x7f)
-			return false;
-	return true;
-}
-
-/* Checks the account argument and the caller's rights. Returns true if the
- * command may go on; otherwise it has answered. */
-static bool authorize(struct conn *cn, cJSON *j, bool admin_only, const char **ret_account)
+/* Who may: admins everything; readers of an account its token; anyone status,
+ * metrics and watch (filtered). Returns true if the command may go on;
+ * otherwise it has answered. */
+static bool authorize(struct conn *cn, const struct control_parsed *p)
 {
 	struct control *ctl = cn->ctl;
 	const struct principal_list *admins = ctl->ops->admins(ctl->ud), *readers;
 	bool admin = control_is_admin(&cn->caller, admins);
-	const char *account = get_account(j);
 
-	if (!account) {
-		reply_error(cn, PROTO_BAD_REQUEST, "'account' must be an account name", false);
-		return false;
+	if (!p->has_account) {
+		if (p->admin_only && !admin)
+			return reply_error(cn, PROTO_FORBIDDEN, "this command is for admins", false), false;
+		return true;
 	}
-	readers = ctl->ops->readers(ctl->ud, account);
-	if (admin && !readers) {
-		reply_error(cn, PROTO_UNKNOWN_ACCOUNT, "no such account", false);
-		return false;
-	}
+	readers = ctl->ops->readers(ctl->ud, p->account);
+	if (admin && !readers)
+		return reply_error(cn, PROTO_UNKNOWN_ACCOUNT, "no such account", false), false;
 	/* To others, an account they may not read and one that does not exist look the same. */
-	if (!admin && (admin_only || !control_may_read(&cn->caller, admins, readers))) {
-		reply_error(cn, PROTO_FORBIDDEN, admin_only ? "this command is for admins" :
-							       "you may not read this account", false);
-		return false;
-	}
-	*ret_account = account;
+	if (!admin && (p->admin_only || !control_may_read(&cn->caller, admins, readers)))
+		return reply_error(cn, PROTO_FORBIDDEN, p->admin_only ? "this command is for admins" :
+								     "you may not read this account", false),
+		       false;
 	return true;
 }
 
@@ -308,96 +289,40 @@ static struct control_request *begin(struct conn *cn)
 	return req;
 }
 
-static void handle(struct conn *cn, cJSON *j)
+static void handle(struct conn *cn, struct control_parsed *p)
 {
 	struct control *ctl = cn->ctl;
-	const char *cmd = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "cmd"));
-	const char *account = NULL;
 	struct control_request *req;
 	bool admin = control_is_admin(&cn->caller, ctl->ops->admins(ctl->ud));
 
-	if (!cmd) {
-		reply_error(cn, PROTO_BAD_REQUEST, "a request is a JSON object with a string 'cmd'", false);
+	if (!authorize(cn, p))
 		return;
-	}
-	if (streq(cmd, "watch")) {
+	if (p->cmd == CMD_WATCH) {
 		cn->watcher = true;
 		(void)sd_event_source_set_enabled(cn->idle, SD_EVENT_OFF);
 		if (send_json(cn, control_answer_new()))
 			flush(cn);
 		return;
 	}
-	if (streq(cmd, "status") || streq(cmd, "metrics") || streq(cmd, "reload")) {
-		if (streq(cmd, "reload") && !admin) {
-			reply_error(cn, PROTO_FORBIDDEN, "this command is for admins", false);
-			return;
-		}
-		if (!(req = begin(cn)))
-			goto oom;
-		if (streq(cmd, "status"))
-			ctl->ops->status(ctl->ud, req, &cn->caller, admin);
-		else if (streq(cmd, "metrics"))
-			ctl->ops->metrics(ctl->ud, req);
-		else
-			ctl->ops->reload(ctl->ud, req);
+	if (!(req = begin(cn))) {
+		reply_error(cn, PROTO_INTERNAL, "out of memory", false);
 		return;
 	}
-	if (streq(cmd, "token")) {
-		if (!authorize(cn, j, false, &account) || !(req = begin(cn)))
-			goto out;
-		ctl->ops->token(ctl->ud, req, account);
-		return;
+	switch (p->cmd) {
+	case CMD_TOKEN: ctl->ops->token(ctl->ud, req, p->account); break;
+	case CMD_STATUS: ctl->ops->status(ctl->ud, req, &cn->caller, admin); break;
+	case CMD_METRICS: ctl->ops->metrics(ctl->ud, req); break;
+	case CMD_RELOAD: ctl->ops->reload(ctl->ud, req); break;
+	case CMD_REFRESH: ctl->ops->refresh(ctl->ud, req, p->account); break;
+	case CMD_ENROLL: ctl->ops->enroll(ctl->ud, req, p->account); break;
+	case CMD_IMPORT:
+		ctl->ops->import(ctl->ud, req, p->account, TAKE_PTR(p->token), p->short_lived);
+		break;
+	case CMD_ENROLL_FINISH:
+		ctl->ops->enroll_finish(ctl->ud, req, p->account, p->redirect);
+		break;
+	default: control_answer_error(req, PROTO_UNKNOWN_COMMAND, "unknown command"); break;
 	}
-	if (streq(cmd, "refresh") || streq(cmd, "enroll")) {
-		if (!authorize(cn, j, true, &account) || !(req = begin(cn)))
-			goto out;
-		if (streq(cmd, "refresh"))
-			ctl->ops->refresh(ctl->ud, req, account);
-		else
-			ctl->ops->enroll(ctl->ud, req, account);
-		return;
-	}
-	if (streq(cmd, "import")) {
-		const char *t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "token"));
-		cJSON *sl = cJSON_GetObjectItemCaseSensitive(j, "short_lived");
-		struct secret *tok = NULL;
-
-		if (!authorize(cn, j, true, &account))
-			return;
-		if (!token_string_ok(t)) {
-			reply_error(cn, PROTO_BAD_REQUEST, "'token' must be a token (printable, no spaces)", false);
-			return;
-		}
-		if (sl && !cJSON_IsBool(sl)) {
-			reply_error(cn, PROTO_BAD_REQUEST, "'short_lived' must be true or false", false);
-			return;
-		}
-		if (secret_from_mem(t, strlen(t), &tok) < 0 || !(req = begin(cn))) {
-			secret_free(tok);
-			goto oom;
-		}
-		ctl->ops->import(ctl->ud, req, account, tok, cJSON_IsTrue(sl));
-		return;
-	}
-	if (streq(cmd, "enroll_finish")) {
-		const char *redirect = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "redirect"));
-		if (!authorize(cn, j, true, &account))
-			return;
-		if (!redirect || strlen(redirect) > 8192) {
-			reply_error(cn, PROTO_BAD_REQUEST, "'redirect' must be the URL the browser was sent to", false);
-			return;
-		}
-		if (!(req = begin(cn)))
-			goto oom;
-		ctl->ops->enroll_finish(ctl->ud, req, account, redirect);
-		return;
-	}
-	reply_error(cn, PROTO_UNKNOWN_COMMAND, "unknown command", false);
-	return;
-oom:
-	reply_error(cn, PROTO_INTERNAL, "out of memory", false);
-out:
-	return;
 }
 
 /* Handles complete lines while no request is under way. */
@@ -406,8 +331,10 @@ static void process_input(struct conn *cn)
 	while (!cn->pending && !cn->watcher && !cn->closing) {
 		char *nl = memchr(cn->in, '\n', cn->in_len);
 		bool blank, alive = true, *saved;
+		struct control_parsed p = { 0 };
+		enum proto_error e;
+		const char *msg = NULL;
 		size_t n;
-		cJSON *j;
 
 		if (!nl) {
 			if (cn->in_len > PROTO_LINE_MAX) {
@@ -418,26 +345,23 @@ static void process_input(struct conn *cn)
 		}
 		n = (size_t)(nl - cn->in);
 		blank = n == 0 || (n == 1 && cn->in[0] == '\r');
-		j = !blank && n <= PROTO_LINE_MAX ? cJSON_ParseWithLength(cn->in, n) : NULL;
+		e = blank ? PROTO_OK : control_parse(cn->in, n, &p, &msg);
 		explicit_bzero(cn->in, n + 1);
 		memmove(cn->in, nl + 1, cn->in_len - n - 1);
 		cn->in_len -= n + 1;
 		arm_idle(cn);
 		if (blank)
 			continue; /* blank lines are ignored */
-		if (!cJSON_IsObject(j)) {
-			cJSON_Delete(j);
-			if (!reply_error(cn, PROTO_BAD_REQUEST,
-					 n > PROTO_LINE_MAX ? "request longer than 64 KiB" : "malformed JSON",
-					 n > PROTO_LINE_MAX))
+		if (e != PROTO_OK) {
+			if (!reply_error(cn, e, msg, n > PROTO_LINE_MAX))
 				return;
 			continue;
 		}
 		/* handle() may answer at once, and a failed write frees the connection */
 		saved = cn->alive;
 		cn->alive = &alive;
-		handle(cn, j);
-		cJSON_Delete(j);
+		handle(cn, &p);
+		control_parsed_clear(&p);
 		if (!alive) {
 			if (saved)
 				*saved = false;

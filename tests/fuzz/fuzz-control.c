@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+/* The control protocol: one request line as a client could send it. */
+#include <sodium.h>
+#include <stdint.h>
+
+#include "ctlparse.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	return sodium_init() < 0 ? -1 : 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct control_parsed p;
+	const char *msg;
+
+	if (control_parse((const char *)data, size, &p, &msg) == PROTO_OK)
+		control_parsed_clear(&p);
+	return 0;
+}
