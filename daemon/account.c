@@ -241,13 +241,14 @@ void op_finish(struct account *a, enum proto_error e, const char *message)
 	w = op->waiters;
 	op->waiters = NULL;
 	op_free(op);
+	/* settle the state first: the answers report it */
+	manager_account_changed(a->m, a);
 	while (w) {
 		struct waiter *next = w->next;
 		w->done(a, e, message, w->userdata);
 		free(w);
 		w = next;
 	}
-	manager_account_changed(a->m, a);
 	if (a->ops)
 		op_start(a);
 }
