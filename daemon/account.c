@@ -6,6 +6,7 @@
 
 #include "account-internal.h"
 #include "log.h"
+#include "tokencache.h"
 #include "schedule.h"
 #include "util.h"
 #include "vault.h"
@@ -35,6 +36,7 @@ int account_new(struct manager *m, struct account_config *cfg, struct app *app, 
 	a->app = app;
 	a->hash = schedule_account_hash(cfg->name);
 	a->heap_index = SIZE_MAX;
+	a->cache_slot = -1;
 	a->state = a->reported = STATE_NO_TOKEN;
 	*ret = a;
 	return 0;
@@ -57,6 +59,7 @@ struct account *account_free(struct account *a)
 {
 	if (!a)
 		return NULL;
+	account_uncache(a);
 	if (a->app)
 		app_dequeue(a->app, a);
 	while (a->ops) {
@@ -376,9 +379,21 @@ void account_on_deadline(struct account *a, int64_t now)
 	account_refresh(a, NULL, NULL);
 }
 
-enum proto_error account_read_token(struct account *a, int64_t now, struct secret **ret)
+void account_uncache(struct account *a)
+{
+	tokencache_drop(manager_tokens(a->m), a, &a->cache_slot);
+}
+
+void token_view_clear(struct token_view *v)
+{
+	secret_free(v->owned);
+	*v = (struct token_view){ 0 };
+}
+
+enum proto_error account_read_token(struct account *a, int64_t now, struct token_view *ret)
 {
 	_cleanup_(record_freep) struct vault_record *r = NULL;
+	struct tokencache *cache = manager_tokens(a->m);
 	int k;
 
 	switch (account_compute_state(a, now)) {
@@ -387,10 +402,18 @@ enum proto_error account_read_token(struct account *a, int64_t now, struct secre
 	case STATE_REAUTH_REQUIRED: return PROTO_REAUTH_REQUIRED;
 	default: break;
 	}
-	k = vault_load(manager_vault(a->m), a->name, &r);
-	if (k < 0)
-		return PROTO_INTERNAL;
-	*ret = TAKE_PTR(r->token);
+	*ret = (struct token_view){ 0 };
+	if (!tokencache_get(cache, a, &a->cache_slot, &ret->data, &ret->len)) {
+		k = vault_load(manager_vault(a->m), a->name, &r);
+		if (k < 0)
+			return PROTO_INTERNAL;
+		tokencache_put(cache, a, &a->cache_slot, r->token->data, r->token->len);
+		if (!tokencache_get(cache, a, &a->cache_slot, &ret->data, &ret->len)) {
+			ret->owned = TAKE_PTR(r->token); /* too long to cache */
+			ret->data = ret->owned->data;
+			ret->len = ret->owned->len;
+		}
+	}
 	a->reads++;
 	return PROTO_OK;
 }

@@ -77,10 +77,13 @@ struct account {
 	int64_t deadline;
 	uint64_t reads, refresh_ok, refresh_error, refresh_throttled;
 	bool keep; /* reload bookkeeping */
+	int32_t cache_slot; /* in the manager's token cache, or -1 */
 };
 
 /* ---- provided by the manager ---- */
+struct tokencache;
 struct vault *manager_vault(struct manager *m);
+struct tokencache *manager_tokens(struct manager *m);
 sd_event *manager_event(struct manager *m);
 const struct config *manager_config(struct manager *m);
 /* Recomputes state and deadline; announces a state change. */
@@ -109,8 +112,18 @@ void account_import(struct account *a, struct secret *token, bool short_lived, o
 		    void *userdata); /* takes the token */
 /* Cancels the waiting callbacks of a departing client. */
 void account_forget_userdata(struct account *a, void *userdata);
-/* A readable token (sealed copy from the vault): PROTO_OK, or why not. */
-enum proto_error account_read_token(struct account *a, int64_t now, struct secret **ret);
+/* A token to hand out: in the token cache (valid until the next cache change), or
+ * a guarded copy when too long to cache. token_view_clear() when done. */
+struct token_view {
+	const char *data;
+	size_t len;
+	struct secret *owned;
+};
+void token_view_clear(struct token_view *v);
+/* PROTO_OK with the token, or why there is none to hand out. */
+enum proto_error account_read_token(struct account *a, int64_t now, struct token_view *ret);
+/* Forgets a cached plaintext token (a new one, a verdict, the account leaving). */
+void account_uncache(struct account *a);
 
 /* ---- app.c ---- */
 int app_new(struct manager *m, struct app_config *cfg, const struct config *c, struct app **ret);

@@ -94,6 +94,7 @@ static int store_new_token(struct account *a, struct graph_token *t, int64_t iss
 	k = vault_store(manager_vault(a->m), a->name, &r);
 	if (k < 0)
 		return k;
+	account_uncache(a); /* from now on the new token, sealed, is the one served */
 	apply_record(a, &r);
 	if (!a->scopes && a->cfg->scopes) { /* what we asked for, until Meta says what it granted */
 		_cleanup_free_ char *joined = NULL;
@@ -136,6 +137,7 @@ static void refresh_failed(struct account *a, const char *why)
 
 static void set_verdict(struct account *a, uint8_t verdict, const char *why)
 {
+	account_uncache(a);
 	a->verdict = verdict;
 	(void)record_set_string(&a->last_error, why);
 	persist_metadata(a);

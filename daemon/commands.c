@@ -30,28 +30,44 @@ static const char *why_no_token(enum proto_error e)
 	}
 }
 
+/* Appends s as a JSON string body (tokens and names are printable ASCII). */
+static size_t json_escape(char *out, size_t room, const char *s, size_t n)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n && k + 2 < room; i++) {
+		if (s[i] == '"' || s[i] == '\\')
+			out[k++] = '\\';
+		out[k++] = s[i];
+	}
+	return k;
+}
+
+/* The hot path: the answer is written straight into a buffer that is wiped,
+ * without a JSON tree or heap copies of the token. */
 static void op_token(void *ud, struct control_request *req, const char *account)
 {
 	struct account *a = manager_find_account(ud, account);
-	struct secret *tok = NULL;
+	struct token_view tok = { 0 };
 	enum proto_error e = account_read_token(a, now_realtime_sec(), &tok);
-	cJSON *ans;
+	char line[2 * SECRET_MAX + 512], proof[65] = "";
+	size_t n;
 
 	if (e != PROTO_OK) {
 		control_answer_error(req, e, why_no_token(e));
 		return;
 	}
-	ans = control_answer_new();
-	cJSON_AddStringToObject(ans, "account", a->name);
-	cJSON_AddStringToObject(ans, "token", tok->data); /* cJSON's copy is wiped on free */
-	cJSON_AddNumberToObject(ans, "expires_at", (double)a->expires_at);
 	if (a->app->cfg->platform == PLATFORM_FACEBOOK) {
-		char proof[65];
-		if (graph_appsecret_proof(a->app->cfg->secret, tok, proof) == 0)
-			cJSON_AddStringToObject(ans, "appsecret_proof", proof);
+		struct secret view = { .len = tok.len, .data = (char *)(uintptr_t)tok.data };
+		(void)graph_appsecret_proof(a->app->cfg->secret, &view, proof);
 	}
-	secret_free(tok);
-	control_answer(req, ans);
+	n = (size_t)snprintf(line, sizeof(line), "{\"ok\":true,\"account\":\"%s\",\"token\":\"", a->name);
+	n += json_escape(line + n, sizeof(line) - n - 128, tok.data, tok.len);
+	n += (size_t)snprintf(line + n, sizeof(line) - n, "\",\"expires_at\":%lld%s%s%s}",
+			      (long long)a->expires_at, *proof ? ",\"appsecret_proof\":\"" : "", proof,
+			      *proof ? "\"" : "");
+	token_view_clear(&tok);
+	control_answer_raw(req, line, n);
+	explicit_bzero(line, sizeof(line));
 }
 
 static void op_status(void *ud, struct control_request *req, const struct control_caller *c, bool admin)

@@ -28,6 +28,8 @@ struct conn {
 	struct control_request *pending;
 	bool watcher, closing;
 	bool *alive; /* cleared when freed, for callers further up the stack */
+	bool in_pump;
+	uint64_t last_active; /* CLOCK_BOOTTIME usec of the last complete request */
 };
 
 struct control_request {
@@ -98,23 +100,11 @@ static void conn_free(struct conn *cn)
 	free(cn);
 }
 
-static void update_io(struct conn *cn)
+/* The connection is busy now: the idle timer looks at this when it fires, so a
+ * request costs no timer or epoll change. */
+static void touch(struct conn *cn)
 {
-	uint32_t ev = 0;
-
-	if (!cn->pending && !cn->watcher && !cn->closing)
-		ev |= EPOLLIN;
-	if (cn->out_len > cn->out_off)
-		ev |= EPOLLOUT;
-	(void)sd_event_source_set_io_events(cn->io, ev);
-}
-
-static void arm_idle(struct conn *cn)
-{
-	bool on = !cn->pending && !cn->watcher;
-	if (on)
-		(void)sd_event_source_set_time_relative(cn->idle, CONTROL_IDLE_SEC * USEC_PER_SEC);
-	(void)sd_event_source_set_enabled(cn->idle, on ? SD_EVENT_ONESHOT : SD_EVENT_OFF);
+	(void)sd_event_now(cn->ctl->event, CLOCK_BOOTTIME, &cn->last_active);
 }
 
 /* Writes what it can; closes the connection once a closing one is flushed. Returns false if freed. */
@@ -140,8 +130,7 @@ static bool flush(struct conn *cn)
 		conn_free(cn);
 		return false;
 	}
-	update_io(cn);
-	return true;
+	return true; /* anything left goes out on the next EPOLLOUT edge */
 }
 
 static int queue_out(struct conn *cn, const char *s, size_t n)
@@ -209,29 +198,41 @@ static cJSON *error_json(enum proto_error e, const char *message)
 }
 
 static void process_input(struct conn *cn);
+static void pump(struct conn *cn);
 
-static void finish_request(struct control_request *req, cJSON *answer)
+static void finish_request(struct control_request *req, cJSON *answer, const char *raw, size_t len)
 {
 	struct conn *cn = req->conn;
 
 	cn->pending = NULL;
 	free(req);
-	if (!send_json(cn, answer))
+	if (raw) {
+		if (queue_out(cn, raw, len) < 0) {
+			conn_free(cn);
+			return;
+		}
+	} else if (!send_json(cn, answer))
 		return;
-	arm_idle(cn);
+	touch(cn);
 	if (!flush(cn))
 		return;
-	process_input(cn); /* requests that arrived meanwhile */
+	if (!cn->in_pump)
+		pump(cn); /* requests that arrived meanwhile, buffered or still in the socket */
 }
 
 void control_answer(struct control_request *req, cJSON *answer)
 {
-	finish_request(req, answer);
+	finish_request(req, answer, NULL, 0);
 }
 
 void control_answer_error(struct control_request *req, enum proto_error e, const char *message)
 {
-	finish_request(req, error_json(e, message));
+	finish_request(req, error_json(e, message), NULL, 0);
+}
+
+void control_answer_raw(struct control_request *req, const char *json, size_t len)
+{
+	finish_request(req, NULL, json, len);
 }
 
 const struct control_caller *control_request_caller(const struct control_request *req)
@@ -284,8 +285,6 @@ static struct control_request *begin(struct conn *cn)
 		return NULL;
 	req->conn = cn;
 	cn->pending = req;
-	(void)sd_event_source_set_enabled(cn->idle, SD_EVENT_OFF);
-	update_io(cn);
 	return req;
 }
 
@@ -299,7 +298,6 @@ static void handle(struct conn *cn, struct control_parsed *p)
 		return;
 	if (p->cmd == CMD_WATCH) {
 		cn->watcher = true;
-		(void)sd_event_source_set_enabled(cn->idle, SD_EVENT_OFF);
 		if (send_json(cn, control_answer_new()))
 			flush(cn);
 		return;
@@ -349,7 +347,7 @@ static void process_input(struct conn *cn)
 		explicit_bzero(cn->in, n + 1);
 		memmove(cn->in, nl + 1, cn->in_len - n - 1);
 		cn->in_len -= n + 1;
-		arm_idle(cn);
+		touch(cn);
 		if (blank)
 			continue; /* blank lines are ignored */
 		if (e != PROTO_OK) {
@@ -371,38 +369,68 @@ static void process_input(struct conn *cn)
 	}
 }
 
+/* Reads what the socket holds (edge-triggered: until EAGAIN) while requests can
+ * be taken, and handles the complete ones. A request under way stops reading;
+ * its answer calls pump() again. */
+static void pump(struct conn *cn)
+{
+	bool alive = true, *saved = cn->alive;
+
+	cn->alive = &alive;
+	cn->in_pump = true;
+	for (;;) {
+		size_t room = PROTO_LINE_MAX + 1 - cn->in_len;
+		ssize_t k;
+
+		process_input(cn);
+		if (!alive || cn->pending || cn->closing)
+			break;
+		if (cn->watcher) /* a watcher only talks by hanging up: drop what it sends */
+			cn->in_len = 0, room = PROTO_LINE_MAX + 1;
+		if (room == 0)
+			break;
+		k = recv(cn->fd, cn->in + cn->in_len, room, MSG_DONTWAIT);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && errno == EAGAIN)
+			break;
+		if (k <= 0) {
+			conn_free(cn); /* hung up, or broken */
+			break;
+		}
+		cn->in_len += (size_t)k;
+	}
+	if (alive) {
+		cn->in_pump = false;
+		cn->alive = saved;
+	} else if (saved)
+		*saved = false;
+}
+
 static int on_conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	struct conn *cn = userdata;
 	(void)s;
 	(void)fd;
 
-	if (revents & EPOLLOUT) {
-		if (!flush(cn))
-			return 0;
-	}
-	if (revents & EPOLLIN) {
-		ssize_t k = recv(cn->fd, cn->in + cn->in_len, PROTO_LINE_MAX + 1 - cn->in_len, MSG_DONTWAIT);
-		if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR)) {
-			conn_free(cn);
-			return 0;
-		}
-		if (k > 0) {
-			cn->in_len += (size_t)k;
-			process_input(cn);
-			return 0;
-		}
-	}
-	if (revents & (EPOLLHUP | EPOLLERR) && !(revents & EPOLLIN))
-		conn_free(cn);
+	if ((revents & EPOLLOUT) && !flush(cn))
+		return 0;
+	if (revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		pump(cn);
 	return 0;
 }
 
 static int on_idle(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct conn *cn = userdata;
-	(void)s;
-	(void)usec;
+	uint64_t limit = CONTROL_IDLE_SEC * USEC_PER_SEC;
+
+	if (cn->pending || cn->watcher || usec < cn->last_active + limit) {
+		uint64_t base = cn->pending || cn->watcher ? usec : cn->last_active;
+		(void)sd_event_source_set_time(s, base + limit);
+		(void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+		return 0;
+	}
 	log_debug("control: closing a connection of uid %u idle for %ds", (unsigned)cn->caller.uid,
 		  CONTROL_IDLE_SEC);
 	conn_free(cn);
@@ -484,7 +512,10 @@ static void accept_one(struct control *ctl, int fd)
 		ctl->head = cn;
 	ctl->tail = cn;
 	ctl->n_conns++;
-	r = sd_event_add_io(ctl->event, &cn->io, fd, EPOLLIN, on_conn_io, cn);
+	touch(cn);
+	/* edge-triggered: no epoll change per request, and busy connections are not
+	 * polled again on every dispatch */
+	r = sd_event_add_io(ctl->event, &cn->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, on_conn_io, cn);
 	if (r >= 0)
 		r = sd_event_add_time_relative(ctl->event, &cn->idle, CLOCK_BOOTTIME,
 					       CONTROL_IDLE_SEC * USEC_PER_SEC, USEC_PER_SEC, on_idle, cn);

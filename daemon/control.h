@@ -67,6 +67,8 @@ bool control_may_read(const struct control_caller *c, const struct principal_lis
 /* Answers (takes the object; adds "ok":true). */
 void control_answer(struct control_request *req, struct cJSON *answer);
 void control_answer_error(struct control_request *req, enum proto_error e, const char *message);
+/* An answer already serialized (one JSON object, no newline): the token hot path. */
+void control_answer_raw(struct control_request *req, const char *json, size_t len);
 const struct control_caller *control_request_caller(const struct control_request *req);
 
 /* Sends an event line to every watcher allowed to read the account. */

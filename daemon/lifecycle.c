@@ -9,6 +9,7 @@
 #include "log.h"
 #include "manager-internal.h"
 #include "manager.h"
+#include "tokencache.h"
 #include "util.h"
 
 static int load_config(const char *path, struct config **ret, struct config_diag *out)
@@ -254,6 +255,7 @@ static struct manager *manager_free(struct manager *m)
 	free(m->accounts);
 	free(m->apps);
 	free(m->heap);
+	tokencache_free(m->tokens);
 	sd_event_source_disable_unref(m->deadline_timer);
 	sd_event_source_disable_unref(m->status_defer);
 	sd_event_unref(m->event);
@@ -314,7 +316,8 @@ int manager_main(const char *config_path)
 	}
 	m->config = c;
 	raise_fd_limit();
-	if (open_vault(c, &m->vault) < 0 || http_global_init() < 0) {
+	if (open_vault(c, &m->vault) < 0 || http_global_init() < 0 ||
+	    tokencache_new(TOKENCACHE_SLOTS, &m->tokens) < 0) {
 		manager_free(m);
 		return 1;
 	}

@@ -25,6 +25,7 @@ struct manager {
 	sd_event_source *deadline_timer;
 	sd_event_source *status_defer;
 	struct control *control;
+	struct tokencache *tokens;
 	int64_t started;
 };
 

@@ -18,6 +18,11 @@ struct vault *manager_vault(struct manager *m)
 	return m->vault;
 }
 
+struct tokencache *manager_tokens(struct manager *m)
+{
+	return m->tokens;
+}
+
 sd_event *manager_event(struct manager *m)
 {
 	return m->event;
