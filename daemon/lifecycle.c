@@ -9,6 +9,8 @@
 #include "log.h"
 #include "manager-internal.h"
 #include "manager.h"
+#include "hooks.h"
+#include "sink.h"
 #include "tokencache.h"
 #include "util.h"
 
@@ -130,6 +132,7 @@ static int build(struct manager *m, struct config *c, struct plan *p)
 static void apply(struct manager *m, struct config *c, struct plan *p)
 {
 	int64_t now = now_realtime_sec();
+	struct config *old_config;
 
 	m->n_heap = 0; /* refilled below, with the new refresh settings */
 	for (size_t i = 0; i < m->n_accounts; i++) {
@@ -139,6 +142,9 @@ static void apply(struct manager *m, struct config *c, struct plan *p)
 			continue;
 		log_account(LOG_NOTICE, a->name, a->app->name, NULL,
 			    "no longer configured: not refreshed any more (its vault file stays)");
+		if (a->cfg->sink && sink_remove(a->cfg->sink) < 0)
+			log_account(LOG_WARNING, a->name, a->app->name, NULL, "cannot remove its sink %s",
+				    a->cfg->sink->path);
 		account_free(a);
 	}
 	for (size_t i = 0; i < m->n_apps; i++)
@@ -150,14 +156,16 @@ static void apply(struct manager *m, struct config *c, struct plan *p)
 	m->n_apps = p->n_apps;
 	m->accounts = p->accounts;
 	m->n_accounts = p->n_accounts;
-	if (m->config != c)
-		config_free(m->config);
+	old_config = m->config;
 	m->config = c;
 	for (size_t i = 0; i < m->n_apps; i++)
 		if (m->apps[i]->keep)
 			app_configure(m->apps[i], c->apps[i]);
 	for (size_t i = 0; i < m->n_accounts; i++) {
 		struct account *a = m->accounts[i];
+		const struct sink_config *old_sink = a->keep ? a->cfg->sink : NULL;
+		if (old_sink && (!c->accounts[i]->sink || !streq(old_sink->path, c->accounts[i]->sink->path)))
+			(void)sink_remove(old_sink); /* moved or dropped */
 		a->cfg = c->accounts[i];
 		if (!a->keep) {
 			account_load(a, now);
@@ -165,8 +173,14 @@ static void apply(struct manager *m, struct config *c, struct plan *p)
 			log_account(LOG_INFO, a->name, a->app->name, account_state_name(a->state), "loaded");
 		}
 	}
-	for (size_t i = 0; i < m->n_accounts; i++)
+	if (old_config != c)
+		config_free(old_config); /* nothing points into it any more */
+	hooks_set_timeout(m->hooks, c->refresh.timeout);
+	for (size_t i = 0; i < m->n_accounts; i++) {
 		manager_account_changed(m, m->accounts[i]);
+		/* /run is a tmpfs: sinks are written again at every start */
+		manager_update_sink(m, m->accounts[i]);
+	}
 	*p = (struct plan){ 0 };
 }
 
@@ -255,6 +269,7 @@ static struct manager *manager_free(struct manager *m)
 	free(m->accounts);
 	free(m->apps);
 	free(m->heap);
+	hooks_free(m->hooks);
 	tokencache_free(m->tokens);
 	sd_event_source_disable_unref(m->deadline_timer);
 	sd_event_source_disable_unref(m->status_defer);
@@ -278,7 +293,7 @@ static int setup_events(struct manager *m)
 	sigaddset(&ss, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &ss, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if ((r = sd_event_default(&m->event)) < 0 ||
+	if ((r = sd_event_default(&m->event)) < 0 || (r = hooks_new(m->event, &m->hooks)) < 0 ||
 	    (r = sd_event_add_signal(m->event, NULL, SIGTERM, on_sigterm, m)) < 0 ||
 	    (r = sd_event_add_signal(m->event, NULL, SIGINT, on_sigterm, m)) < 0 ||
 	    (r = sd_event_add_signal(m->event, NULL, SIGHUP, on_sighup, m)) < 0 ||

@@ -26,6 +26,7 @@ struct manager {
 	sd_event_source *status_defer;
 	struct control *control;
 	struct tokencache *tokens;
+	struct hooks *hooks;
 	int64_t started;
 };
 
@@ -39,6 +40,8 @@ struct app *manager_find_app(struct manager *m, const char *name);
 /* Re-reads the configuration; on failure keeps the old one and returns the errors. */
 int manager_reload(struct manager *m, struct config_diag *diag);
 void manager_update_status(struct manager *m);
+/* Writes or removes the account's sink file to match its state. */
+void manager_update_sink(struct manager *m, struct account *a);
 
 /* report.c: what status, metrics and STATUS= say */
 struct cJSON;

@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <systemd/sd-daemon.h>
 
+#include "hooks.h"
 #include "log.h"
+#include "sink.h"
 #include "manager-internal.h"
 #include "schedule.h"
 #include "util.h"
@@ -200,6 +202,34 @@ static void status_soon(struct manager *m)
 	(void)sd_event_source_set_enabled(m->status_defer, SD_EVENT_ONESHOT);
 }
 
+static bool servable(enum account_state s)
+{
+	return s != STATE_NO_TOKEN && s != STATE_EXPIRED && s != STATE_REAUTH_REQUIRED;
+}
+
+void manager_update_sink(struct manager *m, struct account *a)
+{
+	_cleanup_(record_freep) struct vault_record *r = NULL;
+	const struct sink_config *s = a->cfg->sink;
+	int k;
+
+	if (!s)
+		return;
+	if (!servable(account_compute_state(a, now_realtime_sec()))) {
+		/* an app must never read a dead token */
+		k = sink_remove(s);
+		if (k < 0)
+			log_account_errno(LOG_ERR, k, a->name, a->app->name, "cannot remove sink %s: %m", s->path);
+		return;
+	}
+	k = vault_load(m->vault, a->name, &r);
+	if (k >= 0)
+		k = sink_write(s, r->token->data, r->token->len);
+	if (k < 0)
+		log_account_errno(LOG_ERR, k, a->name, a->app->name, "cannot write sink %s: %m%s", s->path,
+				  k == -ELOOP ? " (the path passes through a symlink)" : "");
+}
+
 static void announce(struct manager *m, struct account *a, enum account_state from, enum account_state to)
 {
 	int64_t now = now_realtime_sec();
@@ -211,6 +241,17 @@ static void announce(struct manager *m, struct account *a, enum account_state fr
 		 bad && a->last_error ? ": " : "", bad && a->last_error ? a->last_error : "");
 	if (m->control)
 		control_broadcast(m->control, a->name, report_event(a, "state", now));
+	if (servable(from) != servable(to))
+		manager_update_sink(m, a);
+	if (a->cfg->on_state_change && m->hooks) {
+		struct hook_facts f = {
+			.account = a->name, .app = a->app->name,
+			.state = account_state_name(to), .previous_state = account_state_name(from),
+			.expires_at = a->has_token ? a->expires_at : 0,
+			.error = bad ? a->last_error : NULL,
+		};
+		hooks_run(m->hooks, "on_state_change", a->cfg->on_state_change, &f);
+	}
 }
 
 void manager_account_changed(struct manager *m, struct account *a)
@@ -242,6 +283,15 @@ void manager_account_refreshed(struct manager *m, struct account *a)
 	a->state = a->verdict == VERDICT_EXPIRING ? STATE_EXPIRING : STATE_FRESH;
 	if (m->control)
 		control_broadcast(m->control, a->name, report_event(a, "refreshed", now));
+	manager_update_sink(m, a);
+	if (a->cfg->on_refresh && m->hooks) {
+		struct hook_facts f = {
+			.account = a->name, .app = a->app->name,
+			.state = account_state_name(a->state), .previous_state = account_state_name(a->reported),
+			.expires_at = a->expires_at,
+		};
+		hooks_run(m->hooks, "on_refresh", a->cfg->on_refresh, &f);
+	}
 	a->state = saved;
 }
 
