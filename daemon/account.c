@@ -51,7 +51,9 @@ static void op_free(struct op *op)
 	}
 	http_request_cancel(op->req);
 	secret_free(op->token);
+	secret_free(op->code);
 	free(op->user_id);
+	free(op->scopes);
 	free(op);
 }
 
@@ -164,7 +166,7 @@ void account_load(struct account *a, int64_t now)
 
 /* ---- state and deadlines ---- */
 
-static bool expired_by_time(const struct account *a, int64_t now)
+bool expired_by_time(const struct account *a, int64_t now)
 {
 	return a->expires_at != 0 && now >= a->expires_at;
 }
@@ -177,7 +179,7 @@ enum account_state account_compute_state(const struct account *a, int64_t now)
 		return STATE_REAUTH_REQUIRED;
 	if (a->verdict == VERDICT_EXPIRED || expired_by_time(a, now))
 		return STATE_EXPIRED;
-	if (a->ops && a->ops->kind == OP_REFRESH && a->ops->req)
+	if (a->ops && (a->ops->kind == OP_REFRESH || a->ops->kind == OP_VALIDATE) && a->ops->req)
 		return STATE_REFRESHING;
 	if (a->queued && app_paused(a->app, now))
 		return STATE_THROTTLED;
@@ -199,11 +201,18 @@ int64_t account_deadline(const struct account *a, int64_t now)
 		d = a->expires_at; /* to show `expired` on time */
 	if (a->failures > 0)
 		t = a->next_attempt;
+	else if (a->verdict == VERDICT_EXPIRING)
+		t = 0; /* Meta will not extend it: only a new login helps */
 	else
 		t = schedule_due(&manager_config(a->m)->refresh, a->issued_at, a->expires_at,
 				 a->expiry_assumed, a->hash);
 	if (t > 0 && (d == 0 || t < d))
 		d = t;
+	if (a->app->cfg->platform == PLATFORM_FACEBOOK && a->failures == 0) {
+		t = a->last_validated + FB_VALIDATE_INTERVAL;
+		if (d == 0 || t < d)
+			d = t;
+	}
 	return d;
 }
 
@@ -290,8 +299,9 @@ static void op_start(struct account *a)
 
 	if (!op)
 		return;
-	if (op->kind == OP_REFRESH && (!a->has_token || a->verdict == VERDICT_REAUTH ||
-				       a->verdict == VERDICT_EXPIRED || expired_by_time(a, now))) {
+	if ((op->kind == OP_REFRESH || op->kind == OP_VALIDATE) &&
+	    (!a->has_token || a->verdict == VERDICT_REAUTH || a->verdict == VERDICT_EXPIRED ||
+	     expired_by_time(a, now))) {
 		op_finish(a, !a->has_token ? PROTO_NO_TOKEN :
 			     a->verdict == VERDICT_REAUTH ? PROTO_REAUTH_REQUIRED : PROTO_EXPIRED,
 			  "the token cannot be refreshed");
@@ -302,7 +312,7 @@ static void op_start(struct account *a)
 		op_finish(a, PROTO_THROTTLED, paused_message(a, now, msg, sizeof(msg)));
 		return;
 	}
-	op->step = op->kind == OP_REFRESH ? STEP_REFRESH : STEP_ME;
+	op->step = op_first_step(a, op);
 	app_enqueue(a->app, a);
 	manager_account_changed(a->m, a);
 }
@@ -355,6 +365,31 @@ void account_import(struct account *a, struct secret *token, bool short_lived, o
 	op_push(a, op);
 }
 
+void account_validate(struct account *a)
+{
+	struct op *op = calloc(1, sizeof(*op));
+	if (!op)
+		return;
+	op->kind = OP_VALIDATE;
+	op->scheduled = true;
+	op_push(a, op);
+}
+
+void account_enroll(struct account *a, struct secret *code, op_done_t done, void *userdata)
+{
+	struct op *op = calloc(1, sizeof(*op));
+
+	if (!op || add_waiter(op, done, userdata) < 0) {
+		free(op);
+		secret_free(code);
+		done(a, PROTO_INTERNAL, "out of memory", userdata);
+		return;
+	}
+	op->kind = OP_ENROLL;
+	op->code = code;
+	op_push(a, op);
+}
+
 void account_forget_userdata(struct account *a, void *userdata)
 {
 	for (struct op *op = a->ops; op; op = op->next)
@@ -374,6 +409,13 @@ void account_on_deadline(struct account *a, int64_t now)
 		return;
 	if (expired_by_time(a, now)) {
 		manager_account_changed(a->m, a);
+		return;
+	}
+	if (a->app->cfg->platform == PLATFORM_FACEBOOK && a->failures == 0 &&
+	    (a->verdict == VERDICT_EXPIRING || a->expires_at == 0 ||
+	     schedule_due(&manager_config(a->m)->refresh, a->issued_at, a->expires_at, a->expiry_assumed,
+			  a->hash) > now)) {
+		account_validate(a);
 		return;
 	}
 	account_refresh(a, NULL, NULL);

@@ -10,6 +10,7 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "enroll.h"
 #include "graph.h"
 #include "http.h"
 #include "proto.h"
@@ -78,6 +79,7 @@ struct account {
 	uint64_t reads, refresh_ok, refresh_error, refresh_throttled;
 	bool keep; /* reload bookkeeping */
 	int32_t cache_slot; /* in the manager's token cache, or -1 */
+	struct enroll_pending enroll; /* an enrolment under way */
 };
 
 /* ---- provided by the manager ---- */
@@ -110,6 +112,10 @@ int64_t account_urgent_at(const struct account *a);
 void account_refresh(struct account *a, op_done_t done, void *userdata);
 void account_import(struct account *a, struct secret *token, bool short_lived, op_done_t done,
 		    void *userdata); /* takes the token */
+/* Enrolment: exchanges an authorization code (takes it) for a long-lived token. */
+void account_enroll(struct account *a, struct secret *code, op_done_t done, void *userdata);
+/* Facebook: inspects the token with debug_token (daily, by the schedule). */
+void account_validate(struct account *a);
 /* Cancels the waiting callbacks of a departing client. */
 void account_forget_userdata(struct account *a, void *userdata);
 /* A token to hand out: in the token cache (valid until the next cache change), or

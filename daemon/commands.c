@@ -2,8 +2,10 @@
 /* The control commands, as the manager carries them out. Who may call them is
  * decided in control.c before they get here. */
 #include <cjson/cJSON.h>
+#include <sodium.h>
 #include <stdio.h>
 
+#include "enroll.h"
 #include "log.h"
 #include "manager-internal.h"
 #include "util.h"
@@ -130,17 +132,61 @@ static void op_import(void *ud, struct control_request *req, const char *account
 
 static void op_enroll(void *ud, struct control_request *req, const char *account)
 {
-	(void)ud;
-	(void)account;
-	control_answer_error(req, PROTO_BAD_REQUEST, "enrolment is not available in this build");
+	struct account *a = manager_find_account(ud, account);
+	char state[2 * ENROLL_STATE_BYTES + 1];
+	_cleanup_free_ char *url = NULL;
+	cJSON *ans;
+	int r;
+
+	if (!a->app->cfg->redirect_uri) {
+		control_answer_error(req, PROTO_BAD_REQUEST, "the account's app has no redirect_uri to enrol with");
+		return;
+	}
+	enroll_begin(&a->enroll, now_boottime_usec(), state); /* replaces any earlier one */
+	r = enroll_url(a->app->cfg, a->cfg->scopes, state, &url);
+	if (r < 0) {
+		control_answer_error(req, PROTO_INTERNAL, "cannot build the authorization URL");
+		return;
+	}
+	log_account(LOG_INFO, a->name, a->app->name, NULL, "enrolment started by uid %u",
+		    (unsigned)control_request_caller(req)->uid);
+	ans = control_answer_new();
+	cJSON_AddStringToObject(ans, "url", url);
+	control_answer(req, ans);
 }
 
 static void op_enroll_finish(void *ud, struct control_request *req, const char *account, const char *redirect)
 {
-	(void)ud;
-	(void)account;
-	(void)redirect;
-	control_answer_error(req, PROTO_BAD_REQUEST, "enrolment is not available in this build");
+	struct account *a = manager_find_account(ud, account);
+	struct enroll_redirect er = { 0 };
+	char why[ENROLL_WHY_MAX];
+	int r;
+
+	if (!a->app->cfg->redirect_uri) {
+		control_answer_error(req, PROTO_BAD_REQUEST, "the account's app has no redirect_uri to enrol with");
+		return;
+	}
+	r = enroll_parse_redirect(redirect, a->app->cfg->redirect_uri, &er, why);
+	if (r == -EACCES) {
+		/* Meta's own error: the enrolment under way ends here */
+		sodium_memzero(&a->enroll, sizeof(a->enroll));
+		control_answer_error(req, PROTO_UPSTREAM, why);
+		return;
+	}
+	if (r < 0) {
+		control_answer_error(req, PROTO_BAD_REQUEST, why);
+		return;
+	}
+	if (!enroll_take(&a->enroll, er.state_hex, now_boottime_usec())) {
+		enroll_redirect_clear(&er);
+		control_answer_error(req, PROTO_BAD_REQUEST,
+				     "the state does not match an enrolment under way (wrong, used or older than "
+				     "10 minutes): run igtokenctl enroll again");
+		return;
+	}
+	log_account(LOG_INFO, a->name, a->app->name, NULL, "enrolment: exchanging the authorization code");
+	account_enroll(a, TAKE_PTR(er.code), import_done, req);
+	enroll_redirect_clear(&er);
 }
 
 static void op_reload(void *ud, struct control_request *req)

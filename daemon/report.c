@@ -160,6 +160,14 @@ char *report_metrics(struct manager *m)
 			fprintf(f, "igtokend_token_expiry_timestamp_seconds{account=\"%s\",app=\"%s\"} %lld\n",
 				a->name, a->app->name, (long long)a->expires_at);
 	}
+	help(f, "token_data_access_expiry_timestamp_seconds", "gauge",
+	     "Facebook: when the data access granted with the token expires (0 = unknown).");
+	for (size_t i = 0; i < m->n_accounts; i++) {
+		const struct account *a = m->accounts[i];
+		if (a->has_token && a->app->cfg->platform == PLATFORM_FACEBOOK)
+			fprintf(f, "igtokend_token_data_access_expiry_timestamp_seconds{account=\"%s\",app=\"%s\"} %lld\n",
+				a->name, a->app->name, (long long)a->data_access_expires_at);
+	}
 	help(f, "account_state", "gauge", "1 for the account's current state.");
 	for (size_t i = 0; i < m->n_accounts; i++) {
 		const struct account *a = m->accounts[i];
