@@ -39,13 +39,16 @@ static void help(void)
 /* Secrets must never reach a core dump or another process's ptrace. */
 static int harden_process(void)
 {
-	struct rlimit rl = { 0, 0 };
+	struct rlimit rl = { 0, 0 }, cur;
 
 	umask(077);
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		return negative_errno();
-	if (setrlimit(RLIMIT_CORE, &rl) < 0)
-		return negative_errno();
+	/* under systemd, LimitCORE=0 has done it and the syscall filter may deny setrlimit */
+	if (getrlimit(RLIMIT_CORE, &cur) < 0 || cur.rlim_cur != 0 || cur.rlim_max != 0) {
+		if (setrlimit(RLIMIT_CORE, &rl) < 0)
+			return negative_errno();
+	}
 	if (sodium_init() < 0)
 		return -EIO;
 	return 0;

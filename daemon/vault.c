@@ -288,20 +288,29 @@ int vault_quarantine(struct vault *v, const char *name, int64_t now, char **ret_
 
 /* ---- opening, key check, rotation ---- */
 
-static int mkdir_parents(const char *dir)
+/* Creates dir (mode) and, if needed, its missing parents (0755), touching no
+ * existing directory: the service user may not write to /var or /var/lib. */
+static int mkdir_missing(const char *dir, mode_t mode)
 {
-	_cleanup_free_ char *p = strdup(dir);
-	if (!p)
+	_cleanup_free_ char *parent = NULL;
+	char *slash;
+	int r;
+
+	if (mkdir(dir, mode) == 0 || errno == EEXIST)
+		return 0;
+	if (errno != ENOENT)
+		return negative_errno();
+	parent = strdup(dir);
+	if (!parent)
 		return -ENOMEM;
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, 0755) < 0 && errno != EEXIST)
-			return negative_errno();
-		*s = '/';
-	}
-	if (mkdir(p, 0700) < 0 && errno != EEXIST)
+	slash = strrchr(parent, '/');
+	if (!slash || slash == parent)
+		return -ENOENT;
+	*slash = '\0';
+	r = mkdir_missing(parent, 0755);
+	if (r < 0)
+		return r;
+	if (mkdir(dir, mode) < 0 && errno != EEXIST)
 		return negative_errno();
 	return 0;
 }
@@ -314,7 +323,7 @@ static int open_dir(const char *dir, int *ret_fd)
 
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT) {
-		r = mkdir_parents(dir);
+		r = mkdir_missing(dir, 0700);
 		if (r < 0)
 			return r;
 		fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
