@@ -200,7 +200,7 @@ int64_t account_deadline(const struct account *a, int64_t now)
 	if (a->expires_at)
 		d = a->expires_at; /* to show `expired` on time */
 	if (a->failures > 0)
-		t = a->next_attempt;
+		t = schedule_retry_at(&manager_config(a->m)->refresh, a->next_attempt, now);
 	else if (a->verdict == VERDICT_EXPIRING)
 		t = 0; /* Meta will not extend it: only a new login helps */
 	else

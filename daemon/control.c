@@ -144,8 +144,8 @@ static int queue_out(struct conn *cn, const char *s, size_t n)
 		char *nb = malloc(ns);
 		if (!nb)
 			return -ENOMEM;
-		memcpy(nb, cn->out + cn->out_off, cn->out_len - cn->out_off);
 		if (cn->out) {
+			memcpy(nb, cn->out + cn->out_off, cn->out_len - cn->out_off);
 			explicit_bzero(cn->out, cn->out_size);
 			free(cn->out);
 		}

@@ -34,7 +34,7 @@ static int64_t next_refresh(const struct account *a, int64_t now)
 	if (s == STATE_THROTTLED && a->app->rl.paused_until > now)
 		return a->app->rl.paused_until;
 	if (a->failures > 0)
-		return a->next_attempt;
+		return schedule_retry_at(&a->m->config->refresh, a->next_attempt, now);
 	return schedule_due(&a->m->config->refresh, a->issued_at, a->expires_at, a->expiry_assumed, a->hash);
 }
 

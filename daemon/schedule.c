@@ -67,6 +67,12 @@ int64_t schedule_backoff(int64_t initial, int64_t max, uint32_t failures, double
 	return wait + (int64_t)floor((double)wait * 0.25 * rnd);
 }
 
+int64_t schedule_retry_at(const struct refresh_config *rc, int64_t next_attempt, int64_t now)
+{
+	int64_t longest = rc->retry_max + rc->retry_max / 4 + 1;
+	return next_attempt > now + longest ? now + longest : next_attempt;
+}
+
 uint64_t schedule_accuracy_usec(int64_t delta)
 {
 	if (delta <= 60)

@@ -30,6 +30,11 @@ bool schedule_is_urgent(const struct refresh_config *rc, int64_t expires_at, int
  * retry_initial doubling up to retry_max, lengthened by up to 25 % with rnd in [0, 1). */
 int64_t schedule_backoff(int64_t initial, int64_t max, uint32_t failures, double rnd);
 
+/* When to retry after failures: the stored next_attempt, unless the wall clock
+ * jumped back so far that it lies beyond any backoff we could have chosen; then
+ * at most retry_max (lengthened by 25 %) from now. */
+int64_t schedule_retry_at(const struct refresh_config *rc, int64_t next_attempt, int64_t now);
+
 /* A sleep accuracy for a deadline `delta` seconds away: coarse for far deadlines
  * (so an idle daemon sleeps long), 1 s for near ones. In microseconds. */
 uint64_t schedule_accuracy_usec(int64_t delta);

@@ -104,8 +104,35 @@ static void test_backoff(void)
 	CHECK_INT(schedule_backoff(1, INT64_MAX / 2, UINT32_MAX, 0), INT64_MAX / 2);
 }
 
+/* The wall clock jumps: every rule works from stored instants and "now", so a
+ * jump moves "now" only. Forward: things fall due (or expire) at once; back:
+ * nothing is due early, and a retry is never postponed beyond the longest backoff. */
+static void test_clock_jumps(void)
+{
+	struct refresh_config nj = rc;
+	const int64_t t0 = 1790000000, exp = t0 + 60 * DAY;
+	int64_t due, retry;
+	nj.jitter = 0;
+
+	due = schedule_due(&nj, t0, exp, false, 1);
+	CHECK_INT(due, exp - 15 * DAY);
+	/* day 1: not due; the clock jumps 50 days forward: due at once, and urgent */
+	CHECK(t0 + DAY < due);
+	CHECK(t0 + 50 * DAY >= due);
+	CHECK(schedule_is_urgent(&nj, exp, t0 + 56 * DAY));
+	/* it jumps back before the token was issued: the due instant does not move */
+	CHECK_INT(schedule_due(&nj, t0, exp, false, 1), due);
+	CHECK(!schedule_is_urgent(&nj, exp, t0 - 10 * DAY));
+	/* a retry planned for t0 + 60 s, then the clock jumps 10 days back */
+	retry = t0 + 60;
+	CHECK_INT(schedule_retry_at(&rc, retry, t0), retry);		  /* no jump: as stored */
+	CHECK_INT(schedule_retry_at(&rc, retry, t0 - 10 * DAY), t0 - 10 * DAY + 6 * 3600 + 5400 + 1);
+	CHECK_INT(schedule_retry_at(&rc, retry, t0 + 10 * DAY), retry); /* forward: due now */
+}
+
 int main(void)
 {
+	test_clock_jumps();
 	test_due();
 	test_jitter();
 	test_urgent();

@@ -239,7 +239,8 @@ class IntegrationTest(unittest.TestCase):
         self.dir = tempfile.mkdtemp(prefix="igtokend-test-")
         os.chmod(self.dir, 0o755)
         self.env = Env(self.sim, self.dir)
-        self.secrets = [APP_SECRET, FB_APP_SECRET, open(self.env.key).read().strip()]
+        with open(self.env.key) as f:
+            self.secrets = [APP_SECRET, FB_APP_SECRET, f.read().strip()]
 
     def tearDown(self):
         try:

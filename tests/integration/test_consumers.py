@@ -27,8 +27,9 @@ class ConsumersTest(IntegrationTest):
         return path
 
     def test_hooks_see_facts_never_the_token(self):
-        rec = self.hook("record.sh", 'd=%s/calls; mkdir -p "$d"; n=$(date +%%s%%N);'
-                        ' env > "$d/$1-$n.env"; echo "$@" > "$d/$1-$n.argv"; echo "hook says hello"' % self.dir)
+        # each call leaves NAME.argv, then NAME.env (renamed into place: complete when seen)
+        rec = self.hook("record.sh", 'd=%s/calls; mkdir -p "$d"; n=$(date +%%s%%N); echo "$@" > "$d/$1-$n.argv";'
+                        ' env > "$d/.$n"; mv "$d/.$n" "$d/$1-$n.env"; echo "hook says hello"' % self.dir)
         self.env.write_config(accounts={"shop-main": {"app": "shop", "on_refresh": [rec, "refresh", "x"],
                                                       "on_state_change": [rec, "state"]}},
                               refresh={"retry_initial": "1s"})
@@ -40,7 +41,7 @@ class ConsumersTest(IntegrationTest):
         self.assertEqual(self.env.ctl("refresh", "shop-main")[0], 0)
         calls = os.path.join(self.dir, "calls")
         wait_for(lambda: len([f for f in os.listdir(calls) if f.endswith(".env")]) >= 5, 10, what="hooks")
-        envs = sorted(f for f in os.listdir(calls) if f.endswith(".env"))
+        envs = sorted((f for f in os.listdir(calls) if f.endswith(".env")), key=lambda f: int(f.split("-")[1][:-4]))
         states = [read_kv(os.path.join(calls, f)) for f in envs if f.startswith("state")]
         transitions = [(e["IGTOKEN_PREVIOUS_STATE"], e["IGTOKEN_STATE"]) for e in states]
         # the alert and its recovery both arrive; a pass through refreshing is no change
@@ -55,7 +56,8 @@ class ConsumersTest(IntegrationTest):
         self.assertNotIn("NOTIFY_SOCKET", refreshes[-1])
         served = self.env.ctl("token", "shop-main")[1].strip()
         for f in os.listdir(calls):
-            text = open(os.path.join(calls, f)).read()
+            with open(os.path.join(calls, f)) as fh:
+                text = fh.read()
             for t in list(self.sim.call("/tokens")) + [served, tok]:
                 self.assertNotIn(t, text)
         self.assertIn("refresh x", open(os.path.join(calls, sorted(f for f in os.listdir(calls) if f.startswith("refresh") and f.endswith(".argv"))[0])).read())

@@ -21,8 +21,10 @@ class LibTest(IntegrationTest):
         flags = subprocess.run(["pkg-config", "--cflags", "--libs", "igtoken"], env=env, check=True,
                                capture_output=True, text=True).stdout.split()
         cls.exe = os.path.join(cls.prefix, "igtoken-example")
-        subprocess.run(["cc", "-Wall", "-Werror", "-o", cls.exe, os.path.join(HERE, "igtoken-example.c"), *flags,
-                        "-lpthread"], check=True)
+        # a sanitized build's library needs the sanitizer runtime in the program too
+        san = ["-fsanitize=address,undefined"] if os.environ.get("IGTOKEND_SANITIZED") == "ON" else []
+        subprocess.run([os.environ.get("CC", "cc"), "-Wall", "-Werror", *san, "-o", cls.exe,
+                        os.path.join(HERE, "igtoken-example.c"), *flags, "-lpthread"], check=True)
         cls.libpath = os.path.dirname(libdir)
         os.chmod(cls.prefix, 0o755)
 

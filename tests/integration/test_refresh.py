@@ -98,6 +98,7 @@ class RefreshTest(IntegrationTest):
         self.assertEqual(len(refresh_calls(self.sim)), n)
         self.assertEqual(self.env.ctl("token", "shop-main")[0], 4)
         # a new token brings it back
+        self.sim.call("/script/clear", {})
         self.fresh_account()
         self.env.wait_state("fresh")
 

@@ -28,6 +28,7 @@ A plain-HTTP control API on 127.0.0.1 (tests only; igtokend never talks to it):
                      "usage": {header: value}, "keep_old": bool, "code": {...}}
     POST /code      {"code": C, "token_kind": "short", "user_id": ...}
     GET  /log       every request received: [{"t", "method", "path", "query", "form"}]
+    POST /script/clear
     POST /reset
 Tokens and secrets in the log are real test values: it is a test fixture.
 """
@@ -367,6 +368,9 @@ class ControlHandler(BaseHTTPRequestHandler):
                 return self.send_json({"ok": True})
             if self.path == "/script":
                 STATE["scripts"].append(req)
+                return self.send_json({"ok": True})
+            if self.path == "/script/clear":
+                STATE["scripts"].clear()
                 return self.send_json({"ok": True})
             if self.path == "/code":
                 STATE["codes"][req["code"]] = {"used": False, "user_id": str(req.get("user_id", "17841405793187218")),
