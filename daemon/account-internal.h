@@ -49,7 +49,7 @@ struct op {
 
 void op_finish(struct account *a, enum proto_error e, const char *message);
 void apply_record(struct account *a, const struct vault_record *r);
-void fill_record(const struct account *a, struct vault_record *r, struct secret *token);
-void persist_metadata(struct account *a);
+void fill_record(const struct account *a, struct vault_record *r, struct secret *token, char *scopes);
+void persist_metadata(struct account *a, const char *new_scopes);
 bool expired_by_time(const struct account *a, int64_t now);
 enum op_step op_first_step(const struct account *a, const struct op *op);

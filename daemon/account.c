@@ -2,6 +2,7 @@
 /* One account: its state (CONTRACT section 4) and the operations that change
  * its token. A new token is sealed in the vault before it is served; a failed
  * refresh never replaces or discards the token in hand. */
+#include <sodium.h>
 #include <stdio.h>
 
 #include "account-internal.h"
@@ -27,10 +28,9 @@ int account_new(struct manager *m, struct account_config *cfg, struct app *app, 
 {
 	struct account *a = calloc(1, sizeof(*a));
 
-	if (!a || !(a->name = strdup(cfg->name))) {
-		free(a);
+	if (!a)
 		return -ENOMEM;
-	}
+	a->name = cfg->name;
 	a->m = m;
 	a->cfg = cfg;
 	a->app = app;
@@ -71,10 +71,11 @@ struct account *account_free(struct account *a)
 			app_on_answer(a->app, NULL, GRAPH_TRANSIENT); /* frees its slot */
 		op_free(op);
 	}
-	free(a->name);
 	free(a->user_id);
-	free(a->scopes);
 	free(a->last_error);
+	if (a->enroll)
+		sodium_memzero(a->enroll, sizeof(*a->enroll));
+	free(a->enroll);
 	free(a);
 	return NULL;
 }
@@ -95,12 +96,11 @@ void apply_record(struct account *a, const struct vault_record *r)
 	a->token_type = r->token_type;
 	a->expiry_assumed = r->expiry_assumed;
 	(void)record_set_string(&a->user_id, r->user_id);
-	(void)record_set_string(&a->scopes, r->scopes);
 	(void)record_set_string(&a->last_error, r->last_error);
 }
 
-/* The record as the account stands, holding `token` (not copied: the caller keeps it). */
-void fill_record(const struct account *a, struct vault_record *r, struct secret *token)
+/* The record as the account stands, holding `token` and `scopes` (not copied). */
+void fill_record(const struct account *a, struct vault_record *r, struct secret *token, char *scopes)
 {
 	*r = (struct vault_record){
 		.token = token,
@@ -115,22 +115,23 @@ void fill_record(const struct account *a, struct vault_record *r, struct secret 
 		.token_type = a->token_type,
 		.expiry_assumed = a->expiry_assumed,
 		.user_id = a->user_id,
-		.scopes = a->scopes,
+		.scopes = scopes,
 		.app_id = a->app->cfg->app_id,
 		.last_error = a->last_error,
 	};
 }
 
-/* Persists the account's metadata with the token the vault holds. Failure is
+/* Persists the account's metadata with the token (and the scopes, unless new ones
+ * are given) the vault holds. Failure is
  * logged: the in-memory state stays right, a restart would resume from the older record. */
-void persist_metadata(struct account *a)
+void persist_metadata(struct account *a, const char *new_scopes)
 {
 	_cleanup_(record_freep) struct vault_record *cur = NULL;
 	struct vault_record r;
 	int k = vault_load(manager_vault(a->m), a->name, &cur);
 
 	if (k >= 0) {
-		fill_record(a, &r, cur->token);
+		fill_record(a, &r, cur->token, (char *)(uintptr_t)(new_scopes ?: cur->scopes));
 		k = vault_store(manager_vault(a->m), a->name, &r);
 	}
 	if (k < 0)
@@ -143,7 +144,7 @@ void account_load(struct account *a, int64_t now)
 	_cleanup_(record_freep) struct vault_record *r = NULL;
 	_cleanup_free_ char *moved = NULL;
 	char why[256];
-	int k = vault_load(manager_vault(a->m), a->name, &r);
+	int k = vault_load_meta(manager_vault(a->m), a->name, &r);
 
 	if (k == 0) {
 		apply_record(a, r);

@@ -57,7 +57,7 @@ struct op; /* an operation under way: account.c */
 
 struct account {
 	struct manager *m;
-	char *name;
+	const char *name; /* cfg->name */
 	struct account_config *cfg;
 	struct app *app;
 	uint64_t hash;
@@ -68,7 +68,7 @@ struct account {
 	uint32_t failures;
 	uint8_t verdict, token_type;
 	bool expiry_assumed;
-	char *user_id, *scopes, *last_error;
+	char *user_id, *last_error; /* granted scopes stay in the vault record only */
 
 	enum account_state state;    /* as shown now */
 	enum account_state reported; /* last one announced (events, hooks) */
@@ -79,7 +79,7 @@ struct account {
 	uint64_t reads, refresh_ok, refresh_error, refresh_throttled;
 	bool keep; /* reload bookkeeping */
 	int32_t cache_slot; /* in the manager's token cache, or -1 */
-	struct enroll_pending enroll; /* an enrolment under way */
+	struct enroll_pending *enroll; /* an enrolment under way, or NULL */
 };
 
 /* ---- provided by the manager ---- */

@@ -103,32 +103,38 @@ struct new_token {
 	uint8_t token_type;
 };
 
-static void join_configured_scopes(struct account *a)
+/* The scopes to seal with a new token: what Meta granted, else what the old
+ * record says, else what the account asks for. */
+static char *scopes_for(struct account *a, const char *granted)
 {
-	_cleanup_free_ char *joined = NULL;
+	_cleanup_(record_freep) struct vault_record *cur = NULL;
+	char *joined = NULL;
 	size_t n = 0;
 	FILE *f;
 
-	if (a->scopes || !a->cfg->scopes)
-		return;
+	if (granted)
+		return strdup(granted);
+	if (vault_load_meta(manager_vault(a->m), a->name, &cur) == 0 && cur->scopes)
+		return TAKE_PTR(cur->scopes);
 	f = open_memstream(&joined, &n);
 	if (!f)
-		return;
-	for (size_t i = 0; a->cfg->scopes[i]; i++)
+		return NULL;
+	for (size_t i = 0; a->cfg->scopes && a->cfg->scopes[i]; i++)
 		fprintf(f, "%s%s", i ? "," : "", a->cfg->scopes[i]);
 	fclose(f);
-	(void)record_set_string(&a->scopes, joined); /* what was asked for, until Meta says */
+	return joined;
 }
 
 /* Seals a new token, then (only then) makes it the one served. */
 static int store_new_token(struct account *a, const struct new_token *n)
 {
+	_cleanup_free_ char *scopes = scopes_for(a, n->scopes);
 	struct vault_record r;
 	char fp[SECRET_FP_LEN], d[32];
 	int64_t now = now_realtime_sec();
 	int k;
 
-	fill_record(a, &r, (struct secret *)(uintptr_t)n->token);
+	fill_record(a, &r, (struct secret *)(uintptr_t)n->token, scopes);
 	r.issued_at = n->issued_at;
 	r.expires_at = n->expires_at;
 	r.data_access_expires_at = n->data_access_expires_at;
@@ -143,14 +149,11 @@ static int store_new_token(struct account *a, const struct new_token *n)
 	r.last_error = NULL;
 	if (n->user_id)
 		r.user_id = (char *)(uintptr_t)n->user_id;
-	if (n->scopes)
-		r.scopes = (char *)(uintptr_t)n->scopes;
 	k = vault_store(manager_vault(a->m), a->name, &r);
 	if (k < 0)
 		return k;
 	account_uncache(a); /* from now on the new token, sealed, is the one served */
 	apply_record(a, &r);
-	join_configured_scopes(a);
 	secret_fingerprint(n->token, fp);
 	if (a->expires_at)
 		format_duration(a->expires_at - now, d, sizeof(d));
@@ -189,7 +192,7 @@ static void refresh_failed(struct account *a, const char *why)
 	(void)record_set_string(&a->last_error, why);
 	a->refresh_error++;
 	a->app->refresh_error++;
-	persist_metadata(a);
+	persist_metadata(a, NULL);
 	format_duration(wait, d, sizeof(d));
 	log_account(LOG_WARNING, a->name, a->app->name, NULL, "refresh failed (%u in a row): %s; next try in %s",
 		    a->failures, why, d);
@@ -202,7 +205,7 @@ static void set_verdict(struct account *a, uint8_t verdict, const char *why)
 	a->verdict = verdict;
 	a->failures = 0;
 	(void)record_set_string(&a->last_error, why);
-	persist_metadata(a);
+	persist_metadata(a, NULL);
 	log_account(verdict == VERDICT_EXPIRING ? LOG_WARNING : LOG_ERR, a->name, a->app->name, NULL,
 		    "%s; a new login (import or enroll) is needed", why);
 }
@@ -239,12 +242,10 @@ static int own_token_ok(struct account *a, struct op *op, const struct http_resp
 			a->expires_at = t.expires_at;
 		if (t.data_access_expires_at >= 0)
 			a->data_access_expires_at = t.data_access_expires_at;
-		if (t.scopes)
-			(void)record_set_string(&a->scopes, t.scopes);
 		a->last_validated = now;
 		a->failures = 0;
 		(void)record_set_string(&a->last_error, NULL);
-		persist_metadata(a);
+		persist_metadata(a, t.scopes); /* what Meta says is granted now */
 		graph_token_clear(&t);
 		op_finish(a, PROTO_OK, NULL);
 		return 1;

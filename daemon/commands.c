@@ -142,7 +142,11 @@ static void op_enroll(void *ud, struct control_request *req, const char *account
 		control_answer_error(req, PROTO_BAD_REQUEST, "the account's app has no redirect_uri to enrol with");
 		return;
 	}
-	enroll_begin(&a->enroll, now_boottime_usec(), state); /* replaces any earlier one */
+	if (!a->enroll && !(a->enroll = calloc(1, sizeof(*a->enroll)))) {
+		control_answer_error(req, PROTO_INTERNAL, "out of memory");
+		return;
+	}
+	enroll_begin(a->enroll, now_boottime_usec(), state); /* replaces any earlier one */
 	r = enroll_url(a->app->cfg, a->cfg->scopes, state, &url);
 	if (r < 0) {
 		control_answer_error(req, PROTO_INTERNAL, "cannot build the authorization URL");
@@ -169,7 +173,8 @@ static void op_enroll_finish(void *ud, struct control_request *req, const char *
 	r = enroll_parse_redirect(redirect, a->app->cfg->redirect_uri, &er, why);
 	if (r == -EACCES) {
 		/* Meta's own error: the enrolment under way ends here */
-		sodium_memzero(&a->enroll, sizeof(a->enroll));
+		if (a->enroll)
+			sodium_memzero(a->enroll, sizeof(*a->enroll));
 		control_answer_error(req, PROTO_UPSTREAM, why);
 		return;
 	}
@@ -177,7 +182,7 @@ static void op_enroll_finish(void *ud, struct control_request *req, const char *
 		control_answer_error(req, PROTO_BAD_REQUEST, why);
 		return;
 	}
-	if (!enroll_take(&a->enroll, er.state_hex, now_boottime_usec())) {
+	if (!a->enroll || !enroll_take(a->enroll, er.state_hex, now_boottime_usec())) {
 		enroll_redirect_clear(&er);
 		control_answer_error(req, PROTO_BAD_REQUEST,
 				     "the state does not match an enrolment under way (wrong, used or older than "

@@ -172,7 +172,7 @@ static bool apps_pair(struct yaml_file *f, const char *key, yaml_node_t *k, yaml
 		return true;
 	}
 	c->apps = na;
-	a->seq = c->n_apps;
+	a->seq = (uint32_t)c->n_apps;
 	c->apps[c->n_apps++] = a;
 	a->pos_name = yaml_node_pos(f, k);
 	x.a = a;
@@ -330,7 +330,7 @@ static bool accounts_pair(struct yaml_file *f, const char *key, yaml_node_t *k, 
 		return true;
 	}
 	c->accounts = na;
-	a->seq = c->n_accounts;
+	a->seq = (uint32_t)c->n_accounts;
 	c->accounts[c->n_accounts++] = a;
 	a->pos_name = yaml_node_pos(f, k);
 	yaml_each_pair(f, v, key, true, account_pair, a);
@@ -391,18 +391,22 @@ static bool in_list(const char *const *l, const char *s)
 	return false;
 }
 
-int confschema_finish_account(struct account_config *a, struct config_diag *diag)
+int confschema_finish_account(struct config *c, struct account_config *a, struct config_diag *diag)
 {
 	enum platform p = a->app->platform;
 	const char *basic = platform_defaults[p].basic_scope;
 	bool has_basic = false;
 
-	if (!a->scopes) { /* not given: the platform's basic permission */
-		char *s = strdup(basic);
-		if (!s || strv_push(&a->scopes, s) < 0) {
-			free(s);
-			return -ENOMEM;
+	if (!a->scopes) { /* not given: the platform's basic permission, one list for all */
+		if (!c->default_scopes[p]) {
+			char *s = strdup(basic);
+			if (!s || strv_push(&c->default_scopes[p], s) < 0) {
+				free(s);
+				return -ENOMEM;
+			}
 		}
+		a->scopes = c->default_scopes[p];
+		a->scopes_shared = true;
 		return 0;
 	}
 

@@ -58,7 +58,8 @@ static struct account_config *account_config_free(struct account_config *a)
 		return NULL;
 	free(a->name);
 	free(a->app_name);
-	strv_free(a->scopes);
+	if (!a->scopes_shared)
+		strv_free(a->scopes);
 	principal_list_clear(&a->readers);
 	if (a->sink)
 		free(a->sink->path);
@@ -87,6 +88,8 @@ struct config *config_free(struct config *c)
 		account_config_free(c->accounts[i]);
 	free(c->accounts);
 	strv_free(c->files);
+	for (size_t i = 0; i < ELEMENTSOF(c->default_scopes); i++)
+		strv_free(c->default_scopes[i]);
 	free(c);
 	return NULL;
 }
@@ -158,7 +161,7 @@ static void check_unique_names(struct config *c, struct config_diag *diag)
 	for (size_t i = 1; i < c->n_apps; i++)
 		if (streq(c->apps[i]->name, c->apps[i - 1]->name))
 			config_diag_at(diag, true, &c->apps[i]->pos_name,
-				       "app '%s' is defined twice (first at %s:%zu:%zu)", c->apps[i]->name,
+				       "app '%s' is defined twice (first at %s:%u:%u)", c->apps[i]->name,
 				       c->apps[i - 1]->pos_name.file, c->apps[i - 1]->pos_name.line,
 				       c->apps[i - 1]->pos_name.column);
 	if (c->n_accounts > 1)
@@ -166,7 +169,7 @@ static void check_unique_names(struct config *c, struct config_diag *diag)
 	for (size_t i = 1; i < c->n_accounts; i++)
 		if (streq(c->accounts[i]->name, c->accounts[i - 1]->name))
 			config_diag_at(diag, true, &c->accounts[i]->pos_name,
-				       "account '%s' is defined twice (first at %s:%zu:%zu)",
+				       "account '%s' is defined twice (first at %s:%u:%u)",
 				       c->accounts[i]->name, c->accounts[i - 1]->pos_name.file,
 				       c->accounts[i - 1]->pos_name.line, c->accounts[i - 1]->pos_name.column);
 }
@@ -184,8 +187,13 @@ static void resolve_accounts(struct config *c, struct config_diag *diag)
 				a->app_name, a->name);
 			continue;
 		}
-		if (confschema_finish_account(a, diag) < 0)
+		if (confschema_finish_account(c, a, diag) < 0)
 			config_diag_at(diag, true, &a->pos_name, "out of memory");
+		/* with 100k accounts every byte counts: the app pointer is all that is needed now */
+		free(a->app_name);
+		a->app_name = NULL;
+		free(a->pos_scopes);
+		a->pos_scopes = NULL;
 	}
 }
 

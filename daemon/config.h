@@ -55,7 +55,7 @@ struct app_config {
 	char *ca_file; /* NULL: system trust store only */
 	char *redirect_uri; /* NULL: enrolment unavailable */
 	struct config_pos pos_name;
-	size_t seq; /* order of definition, so "defined twice" names the first one */
+	uint32_t seq; /* order of definition, so "defined twice" names the first one */
 };
 
 struct account_config {
@@ -69,8 +69,9 @@ struct account_config {
 	char **on_state_change;
 	/* where things were written, for checks after parsing */
 	struct config_pos pos_name, pos_app;
-	struct config_pos *pos_scopes;
-	size_t seq;
+	struct config_pos *pos_scopes; /* freed once checked */
+	uint32_t seq;
+	bool scopes_shared; /* scopes is the config's default list, not owned */
 };
 
 struct refresh_config {
@@ -96,6 +97,7 @@ struct config {
 	struct account_config **accounts; /* sorted by name */
 	size_t n_accounts;
 	char **files; /* every file read, owning the names in config_pos */
+	char **default_scopes[2]; /* per platform, shared by accounts that give none */
 };
 
 /* What the environment contributes to defaults ($CREDENTIALS_DIRECTORY,

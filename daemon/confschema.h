@@ -12,7 +12,7 @@ int confschema_load_file(struct config *c, const struct config_env *env, const c
 
 /* After apps are resolved: default scopes, and scope names checked against the
  * account's platform. */
-int confschema_finish_account(struct account_config *a, struct config_diag *diag);
+int confschema_finish_account(struct config *c, struct account_config *a, struct config_diag *diag);
 
 /* ---- shared by the schema's files ---- */
 

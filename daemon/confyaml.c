@@ -203,7 +203,7 @@ yaml_node_t *yaml_file_node(struct yaml_file *f, int index)
 
 struct config_pos yaml_node_pos(const struct yaml_file *f, const yaml_node_t *n)
 {
-	return (struct config_pos){ f->path, n->start_mark.line + 1, n->start_mark.column + 1 };
+	return (struct config_pos){ f->path, (uint32_t)n->start_mark.line + 1, (uint32_t)n->start_mark.column + 1 };
 }
 
 static const char *node_kind(const yaml_node_t *n)

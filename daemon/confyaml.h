@@ -30,7 +30,7 @@ void config_diag_add(struct config_diag *d, bool error, const char *file, const 
 /* A place in a config file, kept for checks that run after parsing. */
 struct config_pos {
 	const char *file; /* owned by the config's file list */
-	size_t line, column;
+	uint32_t line, column;
 };
 
 void config_diag_at(struct config_diag *d, bool error, const struct config_pos *pos,

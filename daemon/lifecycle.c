@@ -167,6 +167,7 @@ static void apply(struct manager *m, struct config *c, struct plan *p)
 		if (old_sink && (!c->accounts[i]->sink || !streq(old_sink->path, c->accounts[i]->sink->path)))
 			(void)sink_remove(old_sink); /* moved or dropped */
 		a->cfg = c->accounts[i];
+		a->name = a->cfg->name; /* the old config goes below */
 		if (!a->keep) {
 			account_load(a, now);
 			a->state = a->reported = account_compute_state(a, now);

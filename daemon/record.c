@@ -161,15 +161,16 @@ static int get_str(const struct field *f, char **ret)
 	return 0;
 }
 
-static int decode_field(struct vault_record *r, const struct field *f)
+static int decode_field(struct vault_record *r, const struct field *f, bool with_token, bool *seen_token)
 {
 	int64_t v;
 
 	switch (f->tag) {
 	case T_TOKEN:
-		if (r->token || f->len == 0)
+		if (*seen_token || f->len == 0 || f->len > SECRET_MAX)
 			return -EBADMSG;
-		return secret_from_mem(f->data, f->len, &r->token);
+		*seen_token = true;
+		return with_token ? secret_from_mem(f->data, f->len, &r->token) : 0;
 	case T_USER_ID: return get_str(f, &r->user_id);
 	case T_SCOPES: return get_str(f, &r->scopes);
 	case T_APP_ID: return get_str(f, &r->app_id);
@@ -196,9 +197,10 @@ static int decode_field(struct vault_record *r, const struct field *f)
 	return 0;
 }
 
-int record_decode(const void *p, size_t n, struct vault_record **ret)
+static int decode(const void *p, size_t n, bool with_token, struct vault_record **ret)
 {
 	_cleanup_(record_freep) struct vault_record *r = calloc(1, sizeof(*r));
+	bool seen_token = false;
 	struct field f;
 	size_t off = 0;
 	int k;
@@ -206,14 +208,24 @@ int record_decode(const void *p, size_t n, struct vault_record **ret)
 	if (!r)
 		return -ENOMEM;
 	while ((k = next_field(p, n, &off, &f)) > 0)
-		if ((k = decode_field(r, &f)) < 0)
+		if ((k = decode_field(r, &f, with_token, &seen_token)) < 0)
 			return k;
 	if (k < 0)
 		return k;
-	if (!r->token)
+	if (!seen_token)
 		return -EBADMSG;
 	*ret = TAKE_PTR(r);
 	return 0;
+}
+
+int record_decode(const void *p, size_t n, struct vault_record **ret)
+{
+	return decode(p, n, true, ret);
+}
+
+int record_decode_meta(const void *p, size_t n, struct vault_record **ret)
+{
+	return decode(p, n, false, ret);
 }
 
 int app_record_decode(const void *p, size_t n, struct app_record *ret)

@@ -52,6 +52,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct vault_record *, record_free)
 /* The plaintext goes into guarded memory since it holds the token. */
 int record_encode(const struct vault_record *r, struct secret **ret);
 int record_decode(const void *p, size_t n, struct vault_record **ret);
+/* The same without copying the token out (r->token stays NULL): metadata only. */
+int record_decode_meta(const void *p, size_t n, struct vault_record **ret);
 
 int app_record_encode(const struct app_record *r, struct secret **ret);
 int app_record_decode(const void *p, size_t n, struct app_record *ret);

@@ -23,6 +23,7 @@ struct vault {
 	char *dir;
 	int dir_fd;
 	struct secret *key;
+	struct secret *scratch; /* guarded buffer reused for plaintexts that need no copy */
 };
 
 static const char kind_char[] = { [VAULT_TOKEN] = 't', [VAULT_APP] = 'a' };
@@ -138,6 +139,27 @@ static int seal(const struct secret *key, char kind, const char *name, const str
 	return 0;
 }
 
+/* Decrypts into out (at least n bytes); *ret_len is the plaintext length. */
+static int unseal_into(const struct secret *key, char kind, const char *name, const unsigned char *in,
+		       size_t n, struct secret *out, size_t *ret_len)
+{
+	unsigned char ad[128];
+	size_t adlen = make_ad(kind, name, ad, sizeof(ad));
+	unsigned long long mlen;
+
+	if (n < HEADER_LEN + crypto_aead_xchacha20poly1305_ietf_ABYTES ||
+	    memcmp(in, MAGIC, MAGIC_LEN) != 0 || in[MAGIC_LEN] != FORMAT_VERSION ||
+	    n - HEADER_LEN - crypto_aead_xchacha20poly1305_ietf_ABYTES > out->len)
+		return -EBADMSG;
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt((unsigned char *)out->data, &mlen, NULL,
+						       in + HEADER_LEN, n - HEADER_LEN, ad, adlen,
+						       in + MAGIC_LEN + 1,
+						       (const unsigned char *)key->data) < 0)
+		return -EBADMSG;
+	*ret_len = (size_t)mlen;
+	return 0;
+}
+
 static int unseal(const struct secret *key, char kind, const char *name, const unsigned char *in,
 		  size_t n, struct secret **ret)
 {
@@ -239,6 +261,26 @@ int vault_load(struct vault *v, const char *name, struct vault_record **ret)
 	if (r < 0)
 		return r;
 	r = record_decode(plain->data, plain->len, ret);
+	return r == -ENOMEM ? r : r < 0 ? -EBADMSG : 0;
+}
+
+int vault_load_meta(struct vault *v, const char *name, struct vault_record **ret)
+{
+	_cleanup_free_ unsigned char *sealed = NULL;
+	char file[NAME_MAX_LEN + 16];
+	size_t n, len = 0;
+	int r;
+
+	r = file_name(VAULT_TOKEN, name, file, sizeof(file));
+	if (r < 0)
+		return r;
+	r = read_sealed(v->dir_fd, file, &sealed, &n);
+	if (r < 0)
+		return r;
+	r = unseal_into(v->key, kind_char[VAULT_TOKEN], name, sealed, n, v->scratch, &len);
+	if (r == 0)
+		r = record_decode_meta(v->scratch->data, len, ret);
+	sodium_memzero(v->scratch->data, len);
 	return r == -ENOMEM ? r : r < 0 ? -EBADMSG : 0;
 }
 
@@ -460,6 +502,9 @@ int vault_open(const char *dir, const char *key_path, struct vault **ret)
 	r = read_key(key_path, &v->key);
 	if (r < 0)
 		return r;
+	r = secret_new(VAULT_FILE_MAX, &v->scratch);
+	if (r < 0)
+		return r;
 	r = open_dir(dir, &v->dir_fd);
 	if (r < 0)
 		return r;
@@ -481,6 +526,7 @@ struct vault *vault_close(struct vault *v)
 	if (v->dir_fd >= 0)
 		close(v->dir_fd);
 	secret_free(v->key);
+	secret_free(v->scratch);
 	free(v->dir);
 	free(v);
 	return NULL;

@@ -33,6 +33,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct vault *, vault_close)
 /* -ENOENT: no record. -EBADMSG: exists but does not open (forged, torn, another name's
  * file, not a regular file or not ours). */
 int vault_load(struct vault *v, const char *name, struct vault_record **ret);
+/* The record without its token (r->token NULL): what start-up needs, without a
+ * guarded allocation per record. Same errors as vault_load(). */
+int vault_load_meta(struct vault *v, const char *name, struct vault_record **ret);
 int vault_store(struct vault *v, const char *name, const struct vault_record *r);
 int vault_load_app(struct vault *v, const char *name, struct app_record *ret);
 int vault_store_app(struct vault *v, const char *name, const struct app_record *r);

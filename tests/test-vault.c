@@ -85,6 +85,15 @@ static void test_roundtrip_and_tamper(void)
 		CHECK_STR(got->user_id, "27640875392278831");
 	}
 	got = record_free(got);
+	/* metadata only: same fields, no token copied out */
+	CHECK_INT(vault_load_meta(v, "shop-main", &got), 0);
+	if (got) {
+		CHECK(got->token == NULL);
+		CHECK_INT(got->expires_at, 1700000000 + 5184000);
+		CHECK_STR(got->user_id, "27640875392278831");
+	}
+	got = record_free(got);
+	CHECK_INT(vault_load_meta(v, "nobody", &got), -ENOENT);
 	snprintf(path, sizeof(path), "%s/shop-main.token", dir);
 	CHECK_INT(stat(path, &st), 0);
 	CHECK_INT(st.st_mode & 07777, 0600);
@@ -100,6 +109,7 @@ static void test_roundtrip_and_tamper(void)
 		orig[i] ^= 0x01;
 		spit(path, orig, n);
 		CHECK_INT(vault_load(v, "shop-main", &got), -EBADMSG);
+		CHECK_INT(vault_load_meta(v, "shop-main", &got), -EBADMSG);
 		orig[i] ^= 0x01;
 	}
 	/* every truncation: -EBADMSG */

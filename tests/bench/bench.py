@@ -80,15 +80,152 @@ def bench_reads(build, seconds=5):
         shutil.rmtree(d, ignore_errors=True)
 
 
+def proc_status(pid):
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.strip()
+    return out
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def make_install(build, n, base, api_url="https://127.0.0.1:9", ca=None, issued=None, expires=None,
+                 tokens=None, refresh="{jitter: 0}"):
+    """A config with n accounts (in include files of 10k) and a vault holding their records."""
+    os.makedirs(os.path.join(base, "accounts.d"))
+    old = os.umask(0o077)
+    with open(os.path.join(base, "app.secret"), "w") as f:
+        f.write("demo-app-secret\n")
+    os.umask(old)
+    for part in range(0, n, 10000):
+        with open(os.path.join(base, "accounts.d", "part-%03d.yaml" % (part // 10000)), "w") as f:
+            f.write("accounts:\n")
+            for i in range(part, min(n, part + 10000)):
+                f.write("  acct-%06d: {app: shop}\n" % i)
+    with open(os.path.join(base, "igtokend.yaml"), "w") as f:
+        f.write("vault: vault\nkey: vault.key\nsocket: %s/igtokend.sock\ninclude: accounts.d/*.yaml\n"
+                "refresh: %s\napps:\n  shop: {app_id: \"1234567890\", app_secret_file: app.secret, api_url: \"%s\","
+                " oauth_url: \"%s\"%s}\n" % (base, refresh, api_url, api_url, (", ca_file: " + ca) if ca else ""))
+    args = [os.path.join(build, "tests", "bench", "vaultbench"), "create", os.path.join(base, "vault"),
+            os.path.join(base, "vault.key"), str(n)]
+    if issued:
+        args += [str(issued), str(expires)] + (["-"] if tokens else [])
+    subprocess.run(args, input=("\n".join(tokens) + "\n") if tokens else None, text=True, check=True)
+    return os.path.join(base, "igtokend.yaml")
+
+
+def start_daemon(build, config, notify_path):
+    import socket
+    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    ns.bind(notify_path)
+    env = dict(os.environ, NOTIFY_SOCKET=notify_path, IGTOKEND_LOG_LEVEL="warning")
+    for k in ("WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS"):
+        env.pop(k, None)
+    t0 = time.monotonic()
+    p = subprocess.Popen([os.path.join(build, "igtokend"), "-c", config], env=env, stderr=subprocess.DEVNULL)
+    ns.settimeout(120)
+    while True:
+        if b"READY=1" in ns.recv(65536):
+            break
+    return p, time.monotonic() - t0, ns
+
+
+def bench_vault(build):
+    for n in (10000, 100000):
+        d = tempfile.mkdtemp(prefix="igtokend-bench-", dir="/dev/shm")
+        try:
+            vb = os.path.join(build, "tests", "bench", "vaultbench")
+            subprocess.run([vb, "create", d + "/vault", d + "/key", str(n)], check=True)
+            full = subprocess.run([vb, "open", d + "/vault", d + "/key", str(n)], capture_output=True, text=True).stdout.split()
+            meta = subprocess.run([vb, "open", d + "/vault", d + "/key", str(n), "meta"], capture_output=True, text=True).stdout.split()
+            row("vault: open %dk sealed records (with token)" % (n // 1000), "%s s" % full[1], "%s us each" % full[2])
+            row("vault: open %dk records, metadata only (start-up)" % (n // 1000), "%s s" % meta[1],
+                "%s us each; %s bytes per record" % (meta[2], meta[3]))
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def bench_startup(build):
+    for n in (10000, 100000):
+        d = tempfile.mkdtemp(prefix="igtokend-bench-", dir="/dev/shm")
+        try:
+            cfg = make_install(build, n, d)
+            p, ready, ns = start_daemon(build, cfg, d + "/notify")
+            st = proc_status(p.pid)
+            row("start to READY=1, %dk accounts" % (n // 1000), "%.2f s" % ready,
+                "RSS %s, peak %s" % (st["VmRSS"], st["VmHWM"]))
+            p.terminate()
+            p.wait()
+            ns.close()
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def bench_idle(build, seconds=60):
+    d = tempfile.mkdtemp(prefix="igtokend-bench-", dir="/dev/shm")
+    try:
+        cfg = make_install(build, 10000, d)
+        p, ready, ns = start_daemon(build, cfg, d + "/notify")
+        time.sleep(2)
+        a = proc_status(p.pid)
+        time.sleep(seconds)
+        b = proc_status(p.pid)
+        wake = (int(b["voluntary_ctxt_switches"]) - int(a["voluntary_ctxt_switches"]) +
+                int(b["nonvoluntary_ctxt_switches"]) - int(a["nonvoluntary_ctxt_switches"]))
+        row("wake-ups of an idle daemon, 10k accounts, %d s" % seconds, str(wake), "no watchdog configured")
+        p.terminate()
+        p.wait()
+        ns.close()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def bench_refresh(build, n=10000):
+    d = tempfile.mkdtemp(prefix="igtokend-bench-", dir=build)  # on disk: every new token is fsynced
+    os.chmod(d, 0o755)
+    sim = harness.Sim(d)
+    try:
+        sim.config(min_age=0, lifetime=5184000)
+        tokens = sim.call("/tokens/bulk", {"count": n, "age": 50 * 86400, "lifetime": 60 * 86400})["tokens"]
+        now = int(time.time())
+        cfg = make_install(build, n, os.path.join(d, "inst"), api_url=sim.url, ca=sim.ca, issued=now - 50 * 86400,
+                           expires=now + 10 * 86400, tokens=tokens)
+        p, ready, ns = start_daemon(build, cfg, d + "/notify")
+        c0, t0 = cpu_seconds(p.pid), time.monotonic()
+        harness.wait_for(lambda: len(sim.log("/refresh_access_token")) >= n, 900, step=1, what="all refreshes")
+        sock = os.path.join(d, "inst", "igtokend.sock")
+        harness.wait_for(lambda: subprocess.run([os.path.join(build, "igtokenctl"), "-s", sock, "status", "--json"],
+                                                capture_output=True, text=True).stdout.count('"fresh"') >= n
+                         and all(a["last_refresh"] for a in json.loads(subprocess.run(
+                             [os.path.join(build, "igtokenctl"), "-s", sock, "status", "--json"],
+                             capture_output=True, text=True).stdout)["accounts"]), 300, step=1, what="all fresh")
+        wall, cpu = time.monotonic() - t0, cpu_seconds(p.pid) - c0
+        row("refresh %dk due accounts (simulator, max_in_flight 4)" % (n // 1000), "%.1f s wall" % wall,
+            "daemon CPU %.2f s = %.3f ms per refresh" % (cpu, cpu / n * 1000))
+        p.terminate()
+        p.wait()
+        ns.close()
+    finally:
+        sim.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(HERE, "..", "..", "build"))
-    ap.add_argument("what", nargs="*", default=["reads"])
+    ap.add_argument("what", nargs="*", default=["reads", "vault", "startup", "idle", "refresh"])
     a = ap.parse_args()
     build = os.path.abspath(a.build)
     harness.IGTOKEND = os.path.join(build, "igtokend")
     harness.IGTOKENCTL = os.path.join(build, "igtokenctl")
     print("igtokend benchmarks (%s, %d CPUs)" % (time.strftime("%Y-%m-%d"), os.cpu_count()))
+    print("  %-58s %-22s %s" % ("what", "figure", "detail"))
     for w in a.what:
         globals()["bench_" + w](build)
 

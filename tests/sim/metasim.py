@@ -28,6 +28,7 @@ A plain-HTTP control API on 127.0.0.1 (tests only; igtokend never talks to it):
                      "usage": {header: value}, "keep_old": bool, "code": {...}}
     POST /code      {"code": C, "token_kind": "short", "user_id": ...}
     GET  /log       every request received: [{"t", "method", "path", "query", "form"}]
+    POST /tokens/bulk {"count", "lifetime", "age"} -> {"tokens": [...]}
     POST /script/clear
     POST /reset
 Tokens and secrets in the log are real test values: it is a test fixture.
@@ -388,6 +389,17 @@ class ControlHandler(BaseHTTPRequestHandler):
                                         "scopes": req.get("scopes", ["instagram_business_basic"]),
                                         "valid": True, "app": req.get("app", "ig")}
                 return self.send_json({"ok": True, "token": tok})
+            if self.path == "/tokens/bulk":
+                out = []
+                now = time.time()
+                for _ in range(req["count"]):
+                    tok = new_token("IGAA")
+                    STATE["tokens"][tok] = {"kind": "long", "issued": now - req.get("age", 0),
+                                            "expires": now - req.get("age", 0) + req.get("lifetime", 5184000),
+                                            "user_id": "17841405793187218", "scopes": ["instagram_business_basic"],
+                                            "valid": True, "app": "ig"}
+                    out.append(tok)
+                return self.send_json({"ok": True, "tokens": out})
             if self.path == "/revoke":
                 info = STATE["tokens"].get(req["token"])
                 if info:
