@@ -18,7 +18,7 @@ struct sbuf {
 static int sb_init(struct sbuf *b)
 {
 	*b = (struct sbuf){ 0 };
-	return secret_new(GRAPH_URL_MAX, &b->s);
+	return secret_new(1024, &b->s);
 }
 
 static void sb_add_n(struct sbuf *b, const char *s, size_t n)
@@ -26,6 +26,19 @@ static void sb_add_n(struct sbuf *b, const char *s, size_t n)
 	if (b->overflow || n > GRAPH_URL_MAX - b->used) {
 		b->overflow = true;
 		return;
+	}
+	if (b->used + n > b->s->len) { /* grow, in guarded memory */
+		struct secret *ns = NULL;
+		size_t size = b->s->len;
+		while (size < b->used + n)
+			size *= 2;
+		if (secret_new(MIN(size, (size_t)GRAPH_URL_MAX), &ns) < 0) {
+			b->overflow = true;
+			return;
+		}
+		memcpy(ns->data, b->s->data, b->used);
+		secret_free(b->s);
+		b->s = ns;
 	}
 	memcpy(b->s->data + b->used, s, n);
 	b->used += n;

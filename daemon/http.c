@@ -143,6 +143,18 @@ static size_t on_body(char *data, size_t size, size_t n, void *userdata)
 		r->too_large = true;
 		return 0; /* aborts the transfer */
 	}
+	if (r->body_len + len + 1 > r->body->len) {
+		/* grow in guarded memory: answers are small, the cap is not */
+		struct secret *nb = NULL;
+		size_t ns = r->body->len;
+		while (ns < r->body_len + len + 1)
+			ns *= 4;
+		if (secret_new(MIN(ns, (size_t)HTTP_BODY_MAX + 1), &nb) < 0)
+			return 0;
+		memcpy(nb->data, r->body->data, r->body_len);
+		secret_free(r->body);
+		r->body = nb;
+	}
 	memcpy(r->body->data + r->body_len, data, len);
 	r->body_len += len;
 	return len;
@@ -446,7 +458,7 @@ static int submit(struct http_client *c, const struct secret *url, const struct 
 	c->requests = r;
 	if ((k = secret_from_mem(url->data, url->len, &r->url)) < 0 ||
 	    (form && (k = secret_from_mem(form->data, form->len, &r->form)) < 0) ||
-	    (k = secret_new(HTTP_BODY_MAX + 1, &r->body)) < 0) {
+	    (k = secret_new(HTTP_BODY_INITIAL, &r->body)) < 0) {
 		request_free(r);
 		return k;
 	}

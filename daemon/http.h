@@ -13,6 +13,7 @@
 #include "secret.h"
 
 #define HTTP_BODY_MAX (64 * 1024)    /* a Meta token answer is a few hundred bytes */
+#define HTTP_BODY_INITIAL 2048	     /* the buffer grows (4x) only for larger answers */
 #define HTTP_HEADER_MAX (16 * 1024)  /* one captured header value */
 
 struct http_client_options {

@@ -60,19 +60,36 @@ static int put_str(struct writer *w, uint8_t tag, const char *s)
 
 static int finish(struct writer *w, struct secret **ret)
 {
-	int r = secret_from_mem(w->buf->data, w->used, ret);
+	int r;
+
+	if (w->used == w->buf->len) { /* sized exactly: hand it over */
+		*ret = w->buf;
+		return 0;
+	}
+	r = secret_from_mem(w->buf->data, w->used, ret);
 	secret_free(w->buf);
 	return r;
+}
+
+static size_t str_field(const char *s)
+{
+	return s ? 5 + strlen(s) : 0;
 }
 
 int record_encode(const struct vault_record *r, struct secret **ret)
 {
 	struct writer w = { 0 };
+	size_t size;
 	int k;
 
 	if (!r->token)
 		return -EINVAL;
-	k = secret_new(RECORD_PLAIN_MAX, &w.buf);
+	/* exactly what is written: the token, ten 8-byte numbers, four strings */
+	size = 5 + r->token->len + 10 * (5 + 8) + str_field(r->user_id) + str_field(r->scopes) +
+	       str_field(r->app_id) + str_field(r->last_error);
+	if (size > RECORD_PLAIN_MAX)
+		return -EMSGSIZE;
+	k = secret_new(size, &w.buf);
 	if (k < 0)
 		return k;
 	if ((k = put(&w, T_TOKEN, r->token->data, r->token->len)) < 0 ||
