@@ -349,18 +349,29 @@ void account_refresh(struct account *a, op_done_t done, void *userdata)
 	op_push(a, op);
 }
 
-void account_import(struct account *a, struct secret *token, bool short_lived, op_done_t done,
-		    void *userdata)
+/* An operation a client waits for, carrying a secret (taken, freed on failure). */
+static struct op *client_op(struct account *a, enum op_kind kind, struct secret *s, op_done_t done,
+			    void *userdata)
 {
 	struct op *op = calloc(1, sizeof(*op));
 
 	if (!op || add_waiter(op, done, userdata) < 0) {
 		free(op);
-		secret_free(token);
+		secret_free(s);
 		done(a, PROTO_INTERNAL, "out of memory", userdata);
-		return;
+		return NULL;
 	}
-	op->kind = OP_IMPORT;
+	op->kind = kind;
+	return op;
+}
+
+void account_import(struct account *a, struct secret *token, bool short_lived, op_done_t done,
+		    void *userdata)
+{
+	struct op *op = client_op(a, OP_IMPORT, token, done, userdata);
+
+	if (!op)
+		return;
 	op->token = token;
 	op->short_lived = short_lived;
 	op_push(a, op);
@@ -378,15 +389,10 @@ void account_validate(struct account *a)
 
 void account_enroll(struct account *a, struct secret *code, op_done_t done, void *userdata)
 {
-	struct op *op = calloc(1, sizeof(*op));
+	struct op *op = client_op(a, OP_ENROLL, code, done, userdata);
 
-	if (!op || add_waiter(op, done, userdata) < 0) {
-		free(op);
-		secret_free(code);
-		done(a, PROTO_INTERNAL, "out of memory", userdata);
+	if (!op)
 		return;
-	}
-	op->kind = OP_ENROLL;
 	op->code = code;
 	op_push(a, op);
 }

@@ -19,17 +19,6 @@ static const struct {
 	{ "metrics", CMD_METRICS, false, false },
 };
 
-static bool token_string_ok(const char *t)
-{
-	size_t n = t ? strlen(t) : 0;
-	if (n == 0 || n > SECRET_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (t[i] <= 0x20 || t[i] >= 0x7f)
-			return false;
-	return true;
-}
-
 void control_parsed_clear(struct control_parsed *p)
 {
 	secret_free(p->token);
@@ -53,7 +42,7 @@ static enum proto_error parse_args(cJSON *j, struct control_parsed *p, const cha
 	if (p->cmd == CMD_IMPORT) {
 		const char *t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "token"));
 		cJSON *sl = cJSON_GetObjectItemCaseSensitive(j, "short_lived");
-		if (!token_string_ok(t)) {
+		if (!t || !token_is_valid(t, strlen(t))) {
 			*msg = "'token' must be a token (printable, no spaces, at most 8 KiB)";
 			return PROTO_BAD_REQUEST;
 		}

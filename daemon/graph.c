@@ -222,16 +222,6 @@ static int get_scopes(const cJSON *o, const char *key, char **ret)
 	return 0;
 }
 
-static bool token_chars_ok(const char *t, size_t n)
-{
-	if (n == 0 || n > SECRET_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (t[i] <= 0x20 || t[i] >= 0x7f)
-			return false;
-	return true;
-}
-
 int graph_parse_token(const char *body, size_t len, struct graph_token *ret)
 {
 	struct graph_token t = { .expires_in = -1, .expires_at = -1, .data_access_expires_at = -1 };
@@ -245,7 +235,7 @@ int graph_parse_token(const char *body, size_t len, struct graph_token *ret)
 	if (!cJSON_GetObjectItemCaseSensitive(j, "access_token") && cJSON_IsArray(data))
 		o = cJSON_GetArrayItem(data, 0); /* Business Login documents {"data": [grant]} */
 	tok = cJSON_GetObjectItemCaseSensitive(o, "access_token");
-	if (!cJSON_IsString(tok) || !token_chars_ok(tok->valuestring, strlen(tok->valuestring)))
+	if (!cJSON_IsString(tok) || !token_is_valid(tok->valuestring, strlen(tok->valuestring)))
 		goto out;
 	if ((r = secret_from_mem(tok->valuestring, strlen(tok->valuestring), &t.token)) < 0 ||
 	    (r = get_seconds(o, "expires_in", &t.expires_in)) < 0 ||

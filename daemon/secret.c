@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "secret.h"
+#include "util.h"
 
 #include <fcntl.h>
 #include <sodium.h>
@@ -65,19 +66,9 @@ int secret_read_file(int dirfd, const char *path, struct secret **ret)
 	r = secret_new(SECRET_MAX, &buf);
 	if (r < 0)
 		return r;
-	for (;;) {
-		ssize_t k = read(fd, buf->data + n, SECRET_MAX - n);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return negative_errno();
-		}
-		if (k == 0)
-			break;
-		n += (size_t)k;
-		if (n == SECRET_MAX)
-			return -EFBIG;
-	}
+	r = read_all(fd, buf->data, SECRET_MAX, &n);
+	if (r < 0)
+		return r;
 	if (n > 0 && buf->data[n - 1] == '\n') {
 		n--;
 		if (n > 0 && buf->data[n - 1] == '\r')

@@ -126,6 +126,16 @@ bool name_is_valid(const char *s)
 	return true;
 }
 
+bool token_is_valid(const char *t, size_t n)
+{
+	if (!t || n == 0 || n > 8192)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (t[i] <= 0x20 || t[i] >= 0x7f)
+			return false;
+	return true;
+}
+
 void format_duration(int64_t sec, char *buf, size_t len)
 {
 	static const struct {
@@ -220,12 +230,35 @@ bool strv_contains(char *const *l, const char *s)
 	return false;
 }
 
+int read_all(int fd, void *buf, size_t size, size_t *ret_n)
+{
+	size_t n = 0;
+	char extra;
+
+	for (;;) {
+		ssize_t k = n < size ? read(fd, (char *)buf + n, size - n) : read(fd, &extra, 1);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return negative_errno();
+		}
+		if (k == 0)
+			break;
+		if (n == size)
+			return -EFBIG;
+		n += (size_t)k;
+	}
+	*ret_n = n;
+	return 0;
+}
+
 int read_file_bounded(int dirfd, const char *path, size_t max, char **ret, size_t *ret_size)
 {
 	_cleanup_close_ int fd = -1;
 	_cleanup_free_ char *buf = NULL;
 	struct stat st;
 	size_t n = 0;
+	int r;
 
 	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
@@ -238,22 +271,12 @@ int read_file_bounded(int dirfd, const char *path, size_t max, char **ret, size_
 		return -EBADFD;
 	if ((uint64_t)st.st_size > max)
 		return -EFBIG;
-	buf = malloc(max + 1);
+	buf = malloc((size_t)st.st_size + 1);
 	if (!buf)
 		return -ENOMEM;
-	for (;;) {
-		ssize_t k = read(fd, buf + n, max + 1 - n);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return negative_errno();
-		}
-		if (k == 0)
-			break;
-		n += (size_t)k;
-		if (n > max)
-			return -EFBIG;
-	}
+	r = read_all(fd, buf, (size_t)st.st_size, &n);
+	if (r < 0)
+		return r; /* -EFBIG: it grew while we read it */
 	buf[n] = '\0';
 	*ret = TAKE_PTR(buf);
 	if (ret_size)

@@ -18,6 +18,8 @@ int parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret);
 int parse_percent(const char *s, double *ret);
 int parse_mode(const char *s, mode_t *ret);
 bool name_is_valid(const char *s);
+/* A token as Meta issues them: 1..8192 printable ASCII characters, no spaces. */
+bool token_is_valid(const char *t, size_t n);
 
 /* Relative time for people: "in 3d 4h", "2h ago", "now". */
 void format_relative(int64_t when, int64_t now, char *buf, size_t len);
@@ -32,6 +34,8 @@ int strv_push(char ***l, char *s); /* takes ownership of s on success */
 char **strv_copy(char *const *l);
 bool strv_contains(char *const *l, const char *s);
 
+/* Reads fd to its end into buf (size bytes). -EFBIG if there is more than that. */
+int read_all(int fd, void *buf, size_t size, size_t *ret_n);
 /* Reads a whole regular file of at most max bytes, NUL-terminated. -EFBIG if larger. */
 int read_file_bounded(int dirfd, const char *path, size_t max, char **ret, size_t *ret_size);
 

@@ -203,17 +203,7 @@ static int read_sealed(int dir_fd, const char *file, unsigned char **ret, size_t
 	buf = malloc((size_t)st.st_size + 1);
 	if (!buf)
 		return -ENOMEM;
-	while (n <= (size_t)st.st_size) {
-		ssize_t k = read(fd, buf + n, (size_t)st.st_size + 1 - n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return negative_errno();
-		if (k == 0)
-			break;
-		n += (size_t)k;
-	}
-	if (n != (size_t)st.st_size)
+	if (read_all(fd, buf, (size_t)st.st_size, &n) < 0 || n != (size_t)st.st_size)
 		return -EBADMSG; /* changed under us */
 	*ret = TAKE_PTR(buf);
 	*ret_len = n;
@@ -458,32 +448,48 @@ static int probe_record(int dir_fd, enum vault_kind kind, const char *name, void
 	return 0;
 }
 
+static int seal_keycheck(int dir_fd, const struct secret *key, const char *file)
+{
+	_cleanup_secret_ struct secret *text = NULL;
+	_cleanup_free_ unsigned char *sealed = NULL;
+	size_t n;
+	int r = secret_from_mem(KEYCHECK_TEXT, strlen(KEYCHECK_TEXT), &text);
+	if (r < 0)
+		return r;
+	r = seal(key, 'k', "keycheck", text, &sealed, &n);
+	if (r < 0)
+		return r;
+	return write_file_atomic(dir_fd, file, sealed, n, 0600);
+}
+
+/* Does key open the key check in file? 0 yes, -EKEYREJECTED no, -ENOENT none there. */
+static int open_keycheck(int dir_fd, const struct secret *key, const char *file)
+{
+	_cleanup_secret_ struct secret *plain = NULL;
+	_cleanup_free_ unsigned char *sealed = NULL;
+	size_t n;
+	int r = read_sealed(dir_fd, file, &sealed, &n);
+
+	if (r < 0)
+		return r;
+	return unseal(key, 'k', "keycheck", sealed, n, &plain) < 0 ? -EKEYREJECTED : 0;
+}
+
 static int check_key(int dir_fd, const struct secret *key)
 {
-	_cleanup_secret_ struct secret *plain = NULL, *text = NULL;
-	_cleanup_free_ unsigned char *sealed = NULL;
 	struct probe p = { .key = key };
-	size_t n;
 	int r;
 
 	if (faccessat(dir_fd, KEYCHECK_NEW, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
 		return -EINPROGRESS;
-	r = read_sealed(dir_fd, KEYCHECK, &sealed, &n);
-	if (r == 0)
-		return unseal(key, 'k', "keycheck", sealed, n, &plain) < 0 ? -EKEYREJECTED : 0;
+	r = open_keycheck(dir_fd, key, KEYCHECK);
 	if (r != -ENOENT)
 		return r;
 	/* No key check yet: a vault from before it, or a new one. Records must open. */
 	(void)each_record(dir_fd, probe_record, &p);
 	if (p.total > 0 && p.opened == 0)
 		return -EKEYREJECTED;
-	r = secret_from_mem(KEYCHECK_TEXT, strlen(KEYCHECK_TEXT), &text);
-	if (r < 0)
-		return r;
-	r = seal(key, 'k', "keycheck", text, &sealed, &n);
-	if (r < 0)
-		return r;
-	return write_file_atomic(dir_fd, KEYCHECK, sealed, n, 0600);
+	return seal_keycheck(dir_fd, key, KEYCHECK);
 }
 
 int vault_open(const char *dir, const char *key_path, struct vault **ret)
@@ -554,20 +560,6 @@ static int rotate_record(int dir_fd, enum vault_kind kind, const char *name, voi
 	return 0;
 }
 
-static int seal_keycheck(int dir_fd, const struct secret *key, const char *file)
-{
-	_cleanup_secret_ struct secret *text = NULL;
-	_cleanup_free_ unsigned char *sealed = NULL;
-	size_t n;
-	int r = secret_from_mem(KEYCHECK_TEXT, strlen(KEYCHECK_TEXT), &text);
-	if (r < 0)
-		return r;
-	r = seal(key, 'k', "keycheck", text, &sealed, &n);
-	if (r < 0)
-		return r;
-	return write_file_atomic(dir_fd, file, sealed, n, 0600);
-}
-
 int vault_rotate(const char *dir, const char *key_path, const char *new_key_path,
 		 struct vault_rotate_stats *ret)
 {
@@ -590,14 +582,8 @@ int vault_rotate(const char *dir, const char *key_path, const char *new_key_path
 		*ret = rot.stats; /* finished before: nothing to do */
 		return 0;
 	}
-	if (r == -EINPROGRESS) { /* an interrupted run: the old key must still be the vault's */
-		_cleanup_free_ unsigned char *sealed = NULL;
-		_cleanup_secret_ struct secret *plain = NULL;
-		size_t n;
-		r = read_sealed(dir_fd, KEYCHECK, &sealed, &n);
-		if (r == 0 && unseal(old_key, 'k', "keycheck", sealed, n, &plain) < 0)
-			r = -EKEYREJECTED;
-	}
+	if (r == -EINPROGRESS) /* an interrupted run: the old key must still be the vault's */
+		r = open_keycheck(dir_fd, old_key, KEYCHECK);
 	if (r < 0 && r != -ENOENT)
 		return r;
 	/* Marks the rotation as under way: the daemon refuses to start until it completes. */

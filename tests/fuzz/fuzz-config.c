@@ -1,22 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* The config loader: YAML syntax, limits, schema, every error path. */
-#include <sodium.h>
-#include <stdint.h>
+#include "fuzz.h"
 #include <stdio.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "config.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	return sodium_init() < 0 ? -1 : 0;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

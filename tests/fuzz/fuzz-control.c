@@ -1,19 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* The control protocol: one request line as a client could send it. */
-#include <sodium.h>
-#include <stdint.h>
+#include "fuzz.h"
 
 #include "ctlparse.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	return sodium_init() < 0 ? -1 : 0;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,21 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* Meta's answers: classification and the token, /me and debug_token parsers. */
-#include <sodium.h>
-#include <stdint.h>
+#include "fuzz.h"
 #include <stdlib.h>
 #include <string.h>
 
 #include "graph.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	return sodium_init() < 0 ? -1 : 0;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
