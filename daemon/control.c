@@ -563,10 +563,12 @@ static int bind_socket(const char *path, int *ret_fd)
 	slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
 		*slash = '\0';
+		/* 0755 despite our umask: every local user must reach the socket */
 		for (char *p = dir + 1; *p; p++)
 			if (*p == '/') {
 				*p = '\0';
-				(void)mkdir(dir, 0755);
+				if (mkdir(dir, 0755) == 0)
+					(void)chmod(dir, 0755);
 				*p = '/';
 			}
 		if (mkdir(dir, 0755) == 0)

@@ -19,7 +19,7 @@
 #define CONTROL_CONN_MAX 4096	/* connections in all */
 #define CONTROL_PER_UID_MAX 128 /* connections per uid; the oldest idle one gives way */
 #define CONTROL_IDLE_SEC 60	/* a connection without a complete request is closed */
-#define CONTROL_OUTPUT_MAX (64u * 1024 * 1024) /* unsent bytes (a lagging watcher is dropped) */
+#define CONTROL_OUTPUT_MAX (256u * 1024 * 1024) /* unsent bytes (a lagging watcher is dropped) */
 
 struct control_caller {
 	uid_t uid;

@@ -66,7 +66,6 @@ int graph_ig_code_exchange(const struct app_config *a, const char *code, struct 
 int graph_url_fb_exchange(const struct app_config *a, const struct secret *token, struct secret **ret);
 int graph_url_fb_code(const struct app_config *a, const char *code, struct secret **ret);
 int graph_url_fb_debug(const struct app_config *a, const struct secret *token, struct secret **ret);
-int graph_url_fb_me(const struct app_config *a, const struct secret *token, struct secret **ret);
 
 /* Lowercase hex HMAC-SHA256 of the token keyed by the app secret (65 bytes with NUL). */
 int graph_appsecret_proof(const struct secret *app_secret, const struct secret *token, char out[65]);

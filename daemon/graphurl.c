@@ -204,24 +204,6 @@ int graph_url_fb_debug(const struct app_config *a, const struct secret *token, s
 	return sb_finish(&b, ret);
 }
 
-int graph_url_fb_me(const struct app_config *a, const struct secret *token, struct secret **ret)
-{
-	char proof[65];
-	struct sbuf b;
-	int r = sb_init(&b);
-	if (r < 0)
-		return r;
-	r = graph_appsecret_proof(a->secret, token, proof);
-	if (r < 0) {
-		secret_free(b.s);
-		return r;
-	}
-	fb_base(&b, a, "/me?fields=id");
-	sb_param_secret(&b, "&", "access_token", token);
-	sb_param(&b, "&", "appsecret_proof", proof);
-	return sb_finish(&b, ret);
-}
-
 int graph_appsecret_proof(const struct secret *app_secret, const struct secret *token, char out[65])
 {
 	unsigned char mac[crypto_auth_hmacsha256_BYTES];

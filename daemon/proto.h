@@ -8,7 +8,7 @@
 #include <stddef.h>
 
 #define PROTO_LINE_MAX (64 * 1024) /* bytes in one request or answer line, newline excluded */
-#define PROTO_ANSWER_MAX (16 * 1024 * 1024) /* status and metrics answers can be large */
+#define PROTO_ANSWER_MAX (256 * 1024 * 1024) /* status of 100k accounts is ~25 MB */
 
 enum proto_error {
 	PROTO_OK = 0,

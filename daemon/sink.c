@@ -46,6 +46,11 @@ static int open_parent(const char *path, bool create, int *ret_fd, char **ret_na
 			if (mkdirat(fd, p, 0755) < 0 && errno != EEXIST)
 				return negative_errno();
 			nfd = openat(fd, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			/* our umask is 077: readers of the sink must be able to reach it */
+			if (nfd >= 0 && fchmod(nfd, 0755) < 0) {
+				close(nfd);
+				return negative_errno();
+			}
 		}
 		if (nfd < 0)
 			return errno == ELOOP || errno == ENOTDIR ? -ELOOP : negative_errno();

@@ -94,6 +94,9 @@ class ConsumersTest(IntegrationTest):
         wait_for(lambda: os.path.exists(sink), 5, what="sink")
         st = os.stat(sink)
         self.assertEqual(stat.S_IMODE(st.st_mode), 0o440)
+        # the directories it made can be passed by the app that reads the sink
+        for d in (os.path.dirname(sink), os.path.dirname(os.path.dirname(sink))):
+            self.assertEqual(stat.S_IMODE(os.stat(d).st_mode), 0o755)
         self.assertEqual(st.st_gid, grp.getgrnam("nogroup").gr_gid)
         self.assertEqual(open(sink).read(), self.env.ctl("token", "shop-main")[1])
         # a reader looping on it never sees a partial file across many refreshes

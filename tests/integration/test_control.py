@@ -227,6 +227,18 @@ class ControlTest(IntegrationTest):
         self.assertEqual(self.env.ctl("token", "shop-main")[0], 69)
 
     def test_socket_file_rules(self):
+        # a socket in directories the daemon makes: 0755 despite its umask
+        self.env.stop()
+        deep = os.path.join(self.dir, "run", "sub", "igtokend.sock")
+        with open(self.env.config_path) as f:
+            text = f.read().replace("socket: " + self.env.socket, "socket: " + deep)
+        with open(self.env.config_path, "w") as f:
+            f.write(text)
+        self.env.socket = deep
+        self.env.start()
+        for d in (os.path.dirname(deep), os.path.dirname(os.path.dirname(deep))):
+            self.assertEqual(stat.S_IMODE(os.stat(d).st_mode), 0o755)
+        self.assertEqual(self.env.ctl("status", user=NOBODY)[0], 0)
         st = os.stat(self.env.socket)
         self.assertTrue(stat.S_ISSOCK(st.st_mode))
         self.assertEqual(stat.S_IMODE(st.st_mode), 0o666)
