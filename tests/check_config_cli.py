@@ -101,5 +101,54 @@ with tempfile.TemporaryDirectory() as tmp:
     if rc != 0 or any(": error: " in d for d in diags):
         fail(f"example config: exit {rc}\n{err}")
 
+    # The command line: usage errors, --version, --keygen, --rotate-key.
+    def cli(*args, env_extra=None):
+        return subprocess.run([igtokend, *args], capture_output=True, text=True, timeout=60,
+                              env={**env, **(env_extra or {})})
+
+    for args in (["--bogus"], ["extra-argument"], ["--keygen"], ["--check-config", "--keygen", "x"],
+                 ["-c"], ["--keygen", os.path.join(tmp, "k"), "-c", "cfg"]):
+        checks += 1
+        p = cli(*args)
+        if p.returncode != 64:
+            fail(f"igtokend {' '.join(args)}: exit {p.returncode}, expected 64 (usage)")
+    checks += 1
+    p = cli("--version")
+    if p.returncode != 0 or not p.stdout.startswith("igtokend "):
+        fail(f"--version: exit {p.returncode}: {p.stdout}")
+    k1, k2, k3 = (os.path.join(tmp, n) for n in ("k1", "k2", "k3"))
+    checks += 1
+    p = cli("--keygen", k1)
+    if p.returncode != 0 or (os.stat(k1).st_mode & 0o777) != 0o600 or len(open(k1).read()) != 65:
+        fail(f"--keygen: exit {p.returncode}, mode {oct(os.stat(k1).st_mode)}")
+    before = open(k1).read()
+    checks += 1
+    p = cli("--keygen", k1)
+    if p.returncode != 1 or open(k1).read() != before or "refusing to overwrite" not in p.stderr:
+        fail(f"--keygen over an existing file: exit {p.returncode}: {p.stderr}")
+    cli("--keygen", k2)
+    cli("--keygen", k3)
+    cfg = os.path.join(tmp, "rot.yaml")
+    with open(cfg, "w") as f:
+        f.write("vault: rot-vault\nkey: k1\n")
+    checks += 1
+    p = cli("--rotate-key", k2, "-c", cfg)
+    if p.returncode != 0 or "now sealed under" not in p.stderr:
+        fail(f"--rotate-key: exit {p.returncode}: {p.stderr}")
+    checks += 1
+    p = cli("--rotate-key", k2, "-c", cfg)  # done already: nothing to do
+    if p.returncode != 0:
+        fail(f"--rotate-key again: exit {p.returncode}: {p.stderr}")
+    checks += 1
+    with open(cfg, "w") as f:
+        f.write("vault: rot-vault\nkey: k3\n")
+    p = cli("--rotate-key", k1, "-c", cfg)  # neither key opens it
+    if p.returncode != 1 or "does not open" not in p.stderr:
+        fail(f"--rotate-key with a wrong key: exit {p.returncode}: {p.stderr}")
+    checks += 1
+    p = cli("-c", cfg)  # the daemon refuses the wrong key: exit 1, one line
+    if p.returncode != 1 or len([l for l in p.stderr.splitlines() if "error" in l]) != 1:
+        fail(f"start with the wrong key: exit {p.returncode}: {p.stderr}")
+
 print(f"{checks - failures} passed, {failures} failed")
 sys.exit(1 if failures else 0)
