@@ -30,7 +30,7 @@ const char *client_socket_path(const char *override)
 	const char *e;
 	if (override && *override)
 		return override;
-	e = getenv("IGTOKEND_SOCKET");
+	e = secure_getenv("IGTOKEND_SOCKET"); /* a setuid app must not be pointed at a fake daemon */
 	return e && *e ? e : IGTOKEN_DEFAULT_SOCKET;
 }
 

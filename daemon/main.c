@@ -130,7 +130,7 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (!config_path)
-		config_path = getenv("IGTOKEND_CONFIG");
+		config_path = secure_getenv("IGTOKEND_CONFIG");
 	if (!config_path || !*config_path)
 		config_path = CONFIG_DEFAULT_PATH;
 

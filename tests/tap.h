@@ -42,6 +42,23 @@ static int tap_checks = 0;
 		}                                                                                  \
 	} while (0)
 
+#include <ftw.h>
+#include <unistd.h>
+
+static inline int tap_rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(p);
+}
+
+/* Removes a temporary directory tree a test made. */
+static inline void tap_rmtree(const char *path)
+{
+	nftw(path, tap_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static inline int tap_done(const char *name)
 {
 	fprintf(stderr, "%s: %d checks, %d failed\n", name, tap_checks, tap_failures);

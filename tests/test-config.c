@@ -225,5 +225,6 @@ int main(void)
 	test_all_errors_reported();
 	test_credential();
 	test_many_accounts();
+	tap_rmtree(tmp);
 	return tap_done("test-config");
 }

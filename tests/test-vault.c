@@ -372,5 +372,6 @@ int main(void)
 	test_failed_write_keeps_old();
 	test_crash_trials();
 	test_rotation();
+	tap_rmtree(tmp);
 	return tap_done("test-vault");
 }
