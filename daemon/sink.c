@@ -3,11 +3,10 @@
 
 #include <fcntl.h>
 #include <libgen.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
-#include "testseam.h"
 #include "util.h"
 
 /* Opens the directory of path walking from "/" without following any symlink;
@@ -69,9 +68,9 @@ int sink_write(const struct sink_config *s, const char *token, size_t len)
 {
 	_cleanup_free_ char *name = NULL;
 	_cleanup_close_ int dfd = -1;
-	char tmp[NAME_MAX + 1];
+	struct iovec iov[2] = { { (void *)(uintptr_t)token, len }, { (void *)(uintptr_t)"\n", 1 } };
 	struct stat st;
-	int fd, r;
+	int r;
 
 	r = open_parent(s->path, true, &dfd, &name);
 	if (r < 0)
@@ -79,32 +78,8 @@ int sink_write(const struct sink_config *s, const char *token, size_t len)
 	/* the file itself must not be a symlink either (rename would replace it, but say so) */
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
 		return -ELOOP;
-	r = snprintf(tmp, sizeof(tmp), ".%s.tmp%08x", name, randombytes_random());
-	if (r < 0 || (size_t)r >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return negative_errno();
-	r = 0;
-	if ((s->has_owner || s->has_group) &&
-	    fchown(fd, s->has_owner ? s->uid : (uid_t)-1, s->has_group ? s->gid : (gid_t)-1) < 0)
-		r = negative_errno();
-	if (r == 0 && fchmod(fd, s->mode) < 0)
-		r = negative_errno();
-	if (r == 0 && (testseam_write(fd, token, len) != (ssize_t)len || testseam_write(fd, "\n", 1) != 1))
-		r = errno ? negative_errno() : -EIO;
-	if (r == 0 && testseam_fsync(fd) < 0)
-		r = negative_errno();
-	if (close(fd) < 0 && r == 0)
-		r = negative_errno();
-	if (r == 0 && renameat(dfd, tmp, dfd, name) < 0)
-		r = negative_errno();
-	if (r < 0) {
-		(void)unlinkat(dfd, tmp, 0);
-		return r;
-	}
-	(void)fsync(dfd);
-	return 0;
+	return write_file_atomic_iov(dfd, name, iov, 2, s->mode, s->has_owner ? s->uid : (uid_t)-1,
+				     s->has_group ? s->gid : (gid_t)-1);
 }
 
 int sink_remove(const struct sink_config *s)

@@ -8,6 +8,7 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include "testseam.h"
@@ -301,7 +302,8 @@ static int write_all(int fd, const void *data, size_t size)
 	return 0;
 }
 
-int write_file_atomic(int dirfd, const char *name, const void *data, size_t size, mode_t mode)
+int write_file_atomic_iov(int dirfd, const char *name, const struct iovec *iov, size_t n_iov,
+			  mode_t mode, uid_t uid, gid_t gid)
 {
 	char tmp[NAME_MAX + 1];
 	int fd, r;
@@ -309,12 +311,17 @@ int write_file_atomic(int dirfd, const char *name, const void *data, size_t size
 	r = snprintf(tmp, sizeof(tmp), ".%s.tmp%08x", name, randombytes_random());
 	if (r < 0 || (size_t)r >= sizeof(tmp))
 		return -ENAMETOOLONG;
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+	/* 0600 until owner and mode are right: nobody else sees the data early */
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return negative_errno();
-	r = fchmod(fd, mode) < 0 ? negative_errno() : 0;
-	if (r == 0)
-		r = write_all(fd, data, size);
+	r = 0;
+	if ((uid != (uid_t)-1 || gid != (gid_t)-1) && fchown(fd, uid, gid) < 0)
+		r = negative_errno();
+	if (r == 0 && fchmod(fd, mode) < 0)
+		r = negative_errno();
+	for (size_t i = 0; r == 0 && i < n_iov; i++)
+		r = write_all(fd, iov[i].iov_base, iov[i].iov_len);
 	if (r == 0 && testseam_fsync(fd) < 0)
 		r = negative_errno();
 	if (close(fd) < 0 && r == 0)
@@ -328,6 +335,12 @@ int write_file_atomic(int dirfd, const char *name, const void *data, size_t size
 	if (testseam_fsync(dirfd) < 0)
 		return negative_errno();
 	return 0;
+}
+
+int write_file_atomic(int dirfd, const char *name, const void *data, size_t size, mode_t mode)
+{
+	struct iovec iov = { (void *)(uintptr_t)data, size };
+	return write_file_atomic_iov(dirfd, name, &iov, 1, mode, (uid_t)-1, (gid_t)-1);
 }
 
 int64_t now_realtime_sec(void)
