@@ -670,7 +670,3 @@ void control_broadcast(struct control *ctl, const char *account, cJSON *event)
 	cJSON_free(s);
 }
 
-unsigned control_connections(const struct control *ctl)
-{
-	return ctl->n_conns;
-}

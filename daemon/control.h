@@ -73,7 +73,6 @@ const struct control_caller *control_request_caller(const struct control_request
 
 /* Sends an event line to every watcher allowed to read the account. */
 void control_broadcast(struct control *c, const char *account, struct cJSON *event);
-unsigned control_connections(const struct control *c);
 
 /* A new answer object holding "ok": true, to add fields to before control_answer(). */
 struct cJSON *control_answer_new(void);

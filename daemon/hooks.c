@@ -93,11 +93,6 @@ void hooks_set_timeout(struct hooks *h, int64_t seconds)
 	h->timeout = seconds;
 }
 
-unsigned hooks_running(const struct hooks *h)
-{
-	return h->n_running;
-}
-
 static void log_output(struct job *j)
 {
 	char *line = j->output, *nl;

@@ -26,4 +26,3 @@ struct hooks *hooks_free(struct hooks *h); /* kills what still runs */
 void hooks_set_timeout(struct hooks *h, int64_t seconds);
 /* Queues argv to run with the facts in its environment. */
 void hooks_run(struct hooks *h, const char *kind, char *const *argv, const struct hook_facts *f);
-unsigned hooks_running(const struct hooks *h);

@@ -395,11 +395,6 @@ struct http_client *http_client_free(struct http_client *c)
 	return NULL;
 }
 
-unsigned http_client_in_flight(const struct http_client *c)
-{
-	return c->in_flight;
-}
-
 static int setup_easy(struct http_client *c, struct http_request *r)
 {
 	CURL *e = r->easy;

@@ -55,5 +55,3 @@ int http_get(struct http_client *c, const struct secret *url, http_callback_t cb
 int http_post_form(struct http_client *c, const struct secret *url, const struct secret *form,
 		   http_callback_t cb, void *userdata, struct http_request **ret);
 void http_request_cancel(struct http_request *r);
-
-unsigned http_client_in_flight(const struct http_client *c);

@@ -223,14 +223,6 @@ char **strv_copy(char *const *l)
 	return c;
 }
 
-bool strv_contains(char *const *l, const char *s)
-{
-	for (size_t i = 0; l && l[i]; i++)
-		if (streq(l[i], s))
-			return true;
-	return false;
-}
-
 int read_all(int fd, void *buf, size_t size, size_t *ret_n)
 {
 	size_t n = 0;

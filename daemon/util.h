@@ -32,7 +32,6 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free)
 size_t strv_length(char *const *l);
 int strv_push(char ***l, char *s); /* takes ownership of s on success */
 char **strv_copy(char *const *l);
-bool strv_contains(char *const *l, const char *s);
 
 /* Reads fd to its end into buf (size bytes). -EFBIG if there is more than that. */
 int read_all(int fd, void *buf, size_t size, size_t *ret_n);
