@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-#include "config.h"
+#include "conf/config.h"
 #include "tap.h"
-#include "util.h"
+#include "basic/util.h"
 
 static char tmp[] = "/tmp/igtokend-test-config-XXXXXX";
 

@@ -2,7 +2,7 @@
 #include <sodium.h>
 #include <stdio.h>
 
-#include "enroll.h"
+#include "meta/enroll.h"
 #include "tap.h"
 
 static void test_url(void)

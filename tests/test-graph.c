@@ -2,7 +2,7 @@
 #include <sodium.h>
 #include <stdio.h>
 
-#include "graph.h"
+#include "meta/graph.h"
 #include "tap.h"
 
 #define E(code, sub, msg) "{\"error\":{\"message\":\"" msg "\",\"type\":\"OAuthException\",\"code\":" #code ",\"error_subcode\":" #sub ",\"fbtrace_id\":\"x\"}}"

@@ -2,7 +2,7 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "ratelimit.h"
+#include "meta/ratelimit.h"
 #include "tap.h"
 #include <stdlib.h>
 

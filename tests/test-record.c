@@ -2,7 +2,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 
-#include "record.h"
+#include "store/record.h"
 #include "tap.h"
 
 static void test_roundtrip(void)

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "schedule.h"
+#include "meta/schedule.h"
 #include "tap.h"
 #include <stdio.h>
 

@@ -3,7 +3,7 @@
 #include <stdio.h>
 
 #include "tap.h"
-#include "tokencache.h"
+#include "basic/tokencache.h"
 
 int main(void)
 {

@@ -3,9 +3,9 @@
 #include <sodium.h>
 #include <sys/stat.h>
 
-#include "secret.h"
+#include "basic/secret.h"
 #include "tap.h"
-#include "util.h"
+#include "basic/util.h"
 
 static void test_durations(void)
 {

@@ -9,8 +9,8 @@
 #include <time.h>
 
 #include "tap.h"
-#include "util.h"
-#include "vault.h"
+#include "basic/util.h"
+#include "store/vault.h"
 
 static char tmp[] = "/tmp/igtokend-test-vault-XXXXXX";
 static char key1[256], key2[256], dir[256];

@@ -9,8 +9,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "util.h"
-#include "vault.h"
+#include "basic/util.h"
+#include "store/vault.h"
 
 static double now(void)
 {

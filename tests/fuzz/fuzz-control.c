@@ -2,7 +2,7 @@
 /* The control protocol: one request line as a client could send it. */
 #include "fuzz.h"
 
-#include "ctlparse.h"
+#include "serve/request.h"
 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

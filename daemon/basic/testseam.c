@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+#include "basic/testseam.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifdef IGTOKEND_TEST_SEAMS
+/* IGTOKEND_TEST_FAULT=write:ENOSPC | write:EIO | fsync:EIO */
+static int fault_for(const char *op)
+{
+	const char *f = getenv("IGTOKEND_TEST_FAULT");
+	size_t n = strlen(op);
+
+	if (!f || strncmp(f, op, n) != 0 || f[n] != ':')
+		return 0;
+	if (strcmp(f + n + 1, "ENOSPC") == 0)
+		return ENOSPC;
+	if (strcmp(f + n + 1, "EIO") == 0)
+		return EIO;
+	if (strcmp(f + n + 1, "EROFS") == 0)
+		return EROFS;
+	return 0;
+}
+#else
+static int fault_for(const char *op)
+{
+	(void)op;
+	return 0;
+}
+#endif
+
+ssize_t testseam_write(int fd, const void *buf, size_t n)
+{
+	int e = fault_for("write");
+	if (e) {
+		errno = e;
+		return -1;
+	}
+	return write(fd, buf, n);
+}
+
+int testseam_fsync(int fd)
+{
+	int e = fault_for("fsync");
+	if (e) {
+		errno = e;
+		return -1;
+	}
+	return fsync(fd);
+}

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "basic/macro.h"
+
+/* Longest duration accepted anywhere (durations are stored as int64 seconds). */
+#define DURATION_MAX_SEC ((int64_t)3650 * 24 * 3600)
+/* Names of accounts and apps: [A-Za-z0-9._-]{1,64}, not starting with '.' */
+#define NAME_MAX_LEN 64
+
+int parse_duration(const char *s, int64_t *ret_sec);
+int parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret);
+int parse_percent(const char *s, double *ret);
+int parse_mode(const char *s, mode_t *ret);
+bool name_is_valid(const char *s);
+/* A token as Meta issues them: 1..8192 printable ASCII characters, no spaces. */
+bool token_is_valid(const char *t, size_t n);
+
+/* Relative time for people: "in 3d 4h", "2h ago", "now". */
+void format_relative(int64_t when, int64_t now, char *buf, size_t len);
+/* Duration for people: "3d 4h", "5m 2s", "0s". */
+void format_duration(int64_t sec, char *buf, size_t len);
+
+char **strv_free(char **l);
+DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free)
+#define _cleanup_strv_free_ _cleanup_(strv_freep)
+size_t strv_length(char *const *l);
+int strv_push(char ***l, char *s); /* takes ownership of s on success */
+char **strv_copy(char *const *l);
+
+/* Reads fd to its end into buf (size bytes). -EFBIG if there is more than that. */
+int read_all(int fd, void *buf, size_t size, size_t *ret_n);
+/* Reads a whole regular file of at most max bytes, NUL-terminated. -EFBIG if larger. */
+int read_file_bounded(int dirfd, const char *path, size_t max, char **ret, size_t *ret_size);
+
+/* Writes data to dirfd/name atomically: temporary file, fsync, rename, fsync(dir). */
+int write_file_atomic(int dirfd, const char *name, const void *data, size_t size, mode_t mode);
+/* The same from pieces, with an owner and group ((uid_t)-1 / (gid_t)-1: unchanged). */
+struct iovec;
+int write_file_atomic_iov(int dirfd, const char *name, const struct iovec *iov, size_t n_iov,
+			  mode_t mode, uid_t uid, gid_t gid);
+
+int64_t now_realtime_sec(void);
+/* Rounded up: a wait counted from it is never shorter than asked. */
+int64_t now_realtime_sec_ceil(void);
+uint64_t now_boottime_usec(void);
+uint64_t now_monotonic_usec(void);
+
+/* Path of a file relative to the directory of `base` (unless path is absolute). */
+char *path_relative_to(const char *base, const char *path);
+
+/* Free helper for C strings holding secret-ish material (wipes before free). */
+void free_wiped(char *s);

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Meta's Graph API: the requests igtokend makes (URLs built in guarded memory)
+ * and what each answer means (CONTRACT sections 4 and 9). Pure: no I/O. */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conf/config.h"
+#include "basic/secret.h"
+
+#define GRAPH_WHY_MAX 256
+#define GRAPH_DEFAULT_LIFETIME (60 * 86400) /* what Meta documents for long-lived tokens */
+
+enum graph_outcome {
+	GRAPH_OK,
+	GRAPH_EXPIRED,	 /* 190/463, "Session has expired" */
+	GRAPH_REAUTH,	 /* 190 (other subcodes), 102, 10, 200-299 */
+	GRAPH_THROTTLED, /* 4, 17, 32, 341, 613, 80001-80009, HTTP 429 */
+	GRAPH_TRANSIENT, /* 1, 2, is_transient, 5xx, timeouts, connection errors, non-JSON */
+	GRAPH_ERROR,	 /* anything else: retried with backoff */
+};
+
+const char *graph_outcome_name(enum graph_outcome o);
+
+struct graph_verdict {
+	enum graph_outcome outcome;
+	int code, subcode; /* Meta's error code and subcode, 0 if none */
+	char why[GRAPH_WHY_MAX]; /* for people and last_error; never holds the request */
+};
+
+/* Classifies an answer: transport error (negative errno), HTTP status, body.
+ * GRAPH_OK means a 2xx answer without an error object; its content is parsed separately. */
+void graph_classify(int transport_error, const char *error_text, long status, const char *body,
+		    size_t len, struct graph_verdict *ret);
+
+struct graph_token {
+	struct secret *token;
+	int64_t expires_in;	     /* seconds, -1 if absent */
+	int64_t expires_at;	     /* debug_token: 0 = never, -1 if absent */
+	int64_t data_access_expires_at; /* debug_token, -1 if absent */
+	bool is_valid;		     /* debug_token */
+	char *user_id;		     /* digits, as sent (may exceed 2^53) */
+	char *scopes;		     /* comma-separated, or NULL */
+	char *type;		     /* debug_token: USER, PAGE, APP */
+};
+
+void graph_token_clear(struct graph_token *t);
+
+/* A token answer: flat or wrapped in data[0]; permissions as a comma list or an
+ * array; user_id as a number or a string. -EBADMSG without a usable access_token. */
+int graph_parse_token(const char *body, size_t len, struct graph_token *ret);
+/* /me: user_id (or id). */
+int graph_parse_me(const char *body, size_t len, char **ret_user_id);
+/* /debug_token: data.is_valid, expires_at, data_access_expires_at, scopes, user_id, type. */
+int graph_parse_debug(const char *body, size_t len, struct graph_token *ret);
+
+/* Requests (CONTRACT section 9). */
+int graph_url_ig_refresh(const struct app_config *a, const struct secret *token, struct secret **ret);
+int graph_url_ig_exchange(const struct app_config *a, const struct secret *token, struct secret **ret);
+int graph_url_ig_me(const struct app_config *a, const struct secret *token, struct secret **ret);
+/* Instagram code exchange: POST url with a form body. */
+int graph_ig_code_exchange(const struct app_config *a, const char *code, struct secret **ret_url,
+			   struct secret **ret_form);
+int graph_url_fb_exchange(const struct app_config *a, const struct secret *token, struct secret **ret);
+int graph_url_fb_code(const struct app_config *a, const char *code, struct secret **ret);
+int graph_url_fb_debug(const struct app_config *a, const struct secret *token, struct secret **ret);
+
+/* Lowercase hex HMAC-SHA256 of the token keyed by the app secret (65 bytes with NUL). */
+int graph_appsecret_proof(const struct secret *app_secret, const struct secret *token, char out[65]);
+
+/* Replaces every occurrence of the token in text with "***" (for Meta's messages). */
+void graph_scrub(char *text, const struct secret *token);

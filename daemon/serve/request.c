@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+#include "serve/request.h"
+
+#include <cjson/cJSON.h>
+
+static const struct {
+	const char *name;
+	enum control_cmd cmd;
+	bool account, admin_only;
+} commands[] = {
+	{ "token", CMD_TOKEN, true, false },
+	{ "watch", CMD_WATCH, false, false },
+	{ "status", CMD_STATUS, false, false },
+	{ "refresh", CMD_REFRESH, true, true },
+	{ "import", CMD_IMPORT, true, true },
+	{ "enroll", CMD_ENROLL, true, true },
+	{ "enroll_finish", CMD_ENROLL_FINISH, true, true },
+	{ "reload", CMD_RELOAD, false, true },
+	{ "metrics", CMD_METRICS, false, false },
+};
+
+void control_parsed_clear(struct control_parsed *p)
+{
+	secret_free(p->token);
+	if (p->redirect)
+		explicit_bzero(p->redirect, strlen(p->redirect)); /* holds an authorization code */
+	free(p->redirect);
+	*p = (struct control_parsed){ 0 };
+}
+
+static enum proto_error parse_args(cJSON *j, struct control_parsed *p, const char **msg)
+{
+	const char *a = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "account"));
+
+	if (p->has_account) {
+		if (!a || !name_is_valid(a)) {
+			*msg = "'account' must be an account name";
+			return PROTO_BAD_REQUEST;
+		}
+		memcpy(p->account, a, strlen(a) + 1);
+	}
+	if (p->cmd == CMD_IMPORT) {
+		const char *t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "token"));
+		cJSON *sl = cJSON_GetObjectItemCaseSensitive(j, "short_lived");
+		if (!t || !token_is_valid(t, strlen(t))) {
+			*msg = "'token' must be a token (printable, no spaces, at most 8 KiB)";
+			return PROTO_BAD_REQUEST;
+		}
+		if (sl && !cJSON_IsBool(sl)) {
+			*msg = "'short_lived' must be true or false";
+			return PROTO_BAD_REQUEST;
+		}
+		p->short_lived = cJSON_IsTrue(sl);
+		if (secret_from_mem(t, strlen(t), &p->token) < 0) {
+			*msg = "out of memory";
+			return PROTO_INTERNAL;
+		}
+	}
+	if (p->cmd == CMD_ENROLL_FINISH) {
+		const char *r = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "redirect"));
+		if (!r || !*r || strlen(r) > CONTROL_REDIRECT_MAX) {
+			*msg = "'redirect' must be the URL the browser was sent to";
+			return PROTO_BAD_REQUEST;
+		}
+		if (!(p->redirect = strdup(r))) {
+			*msg = "out of memory";
+			return PROTO_INTERNAL;
+		}
+	}
+	return PROTO_OK;
+}
+
+enum proto_error control_parse(const char *line, size_t n, struct control_parsed *ret,
+			       const char **ret_message)
+{
+	struct control_parsed p = { 0 };
+	cJSON *j = n <= PROTO_LINE_MAX ? cJSON_ParseWithLength(line, n) : NULL;
+	const char *cmd = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "cmd"));
+	enum proto_error e = PROTO_UNKNOWN_COMMAND;
+
+	*ret_message = "unknown command";
+	if (n > PROTO_LINE_MAX) {
+		*ret_message = "request longer than 64 KiB";
+		e = PROTO_BAD_REQUEST;
+	} else if (!cJSON_IsObject(j)) {
+		*ret_message = "malformed JSON: a request is one JSON object on one line";
+		e = PROTO_BAD_REQUEST;
+	} else if (!cmd) {
+		*ret_message = "a request needs a string 'cmd'";
+		e = PROTO_BAD_REQUEST;
+	} else
+		for (size_t i = 0; i < ELEMENTSOF(commands); i++)
+			if (streq(cmd, commands[i].name)) {
+				p.cmd = commands[i].cmd;
+				p.has_account = commands[i].account;
+				p.admin_only = commands[i].admin_only;
+				e = parse_args(j, &p, ret_message);
+				break;
+			}
+	cJSON_Delete(j); /* an import's token in it is wiped on free */
+	if (e != PROTO_OK) {
+		control_parsed_clear(&p);
+		return e;
+	}
+	*ret = p;
+	return PROTO_OK;
+}
