@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-#include "conf/config.h"
+#include "conf/config-load.h"
 #include "tap.h"
 #include "basic/util.h"
 

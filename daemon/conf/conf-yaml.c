@@ -7,65 +7,25 @@
 
 #include "basic/util.h"
 
-void config_diag_clear(struct config_diag *d)
+static struct config_pos mark_pos(const char *file, const yaml_mark_t *m)
 {
-	for (size_t i = 0; i < d->n_lines; i++)
-		free(d->lines[i]);
-	free(d->lines);
-	*d = (struct config_diag){ 0 };
+	return (struct config_pos){ file, (uint32_t)m->line + 1, (uint32_t)m->column + 1 };
 }
 
-static void diag_vadd(struct config_diag *d, bool error, const char *file, const yaml_mark_t *mark,
-		      const char *fmt, va_list ap)
+static void node_vdiag(struct yaml_file *f, bool error, const yaml_node_t *n, const char *fmt, va_list ap)
 {
-	char msg[1024], *line = NULL, **nl;
-	int k;
+	char msg[1024];
+	struct config_pos pos = n ? mark_pos(f->path, &n->start_mark) : (struct config_pos){ .file = f->path };
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	if (mark)
-		k = asprintf(&line, "%s:%zu:%zu: %s: %s", file, mark->line + 1, mark->column + 1,
-			     error ? "error" : "warning", msg);
-	else
-		k = asprintf(&line, "%s: %s: %s", file, error ? "error" : "warning", msg);
-	if (k < 0)
-		line = NULL;
-	nl = reallocarray(d->lines, d->n_lines + 1, sizeof(char *));
-	if (nl) {
-		d->lines = nl;
-		if (line)
-			d->lines[d->n_lines++] = line;
-	} else
-		free(line);
-	if (error)
-		d->n_errors++; /* counted even if out of memory for the text */
-	else
-		d->n_warnings++;
-}
-
-void config_diag_add(struct config_diag *d, bool error, const char *file, const yaml_mark_t *mark,
-		     const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	diag_vadd(d, error, file, mark, fmt, ap);
-	va_end(ap);
-}
-
-void config_diag_at(struct config_diag *d, bool error, const struct config_pos *pos,
-		    const char *fmt, ...)
-{
-	yaml_mark_t m = { .line = pos->line - 1, .column = pos->column - 1 };
-	va_list ap;
-	va_start(ap, fmt);
-	diag_vadd(d, error, pos->file, &m, fmt, ap);
-	va_end(ap);
+	config_diag_at(f->diag, error, &pos, "%s", msg);
 }
 
 void yaml_err(struct yaml_file *f, const yaml_node_t *n, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	diag_vadd(f->diag, true, f->path, n ? &n->start_mark : NULL, fmt, ap);
+	node_vdiag(f, true, n, fmt, ap);
 	va_end(ap);
 }
 
@@ -73,7 +33,7 @@ void yaml_warn(struct yaml_file *f, const yaml_node_t *n, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	diag_vadd(f->diag, false, f->path, n ? &n->start_mark : NULL, fmt, ap);
+	node_vdiag(f, false, n, fmt, ap);
 	va_end(ap);
 }
 
@@ -81,11 +41,12 @@ static void parser_error(struct yaml_file *f, const yaml_parser_t *p)
 {
 	const yaml_mark_t *m = p->problem ? &p->problem_mark : &p->mark;
 
+	struct config_pos pos = mark_pos(f->path, m);
+
 	if (p->context)
-		config_diag_add(f->diag, true, f->path, m, "%s %s", p->problem ?: "syntax error",
-				p->context);
+		config_diag_at(f->diag, true, &pos, "%s %s", p->problem ?: "syntax error", p->context);
 	else
-		config_diag_add(f->diag, true, f->path, m, "%s", p->problem ?: "syntax error");
+		config_diag_at(f->diag, true, &pos, "%s", p->problem ?: "syntax error");
 }
 
 /* Streams the events once to enforce what the document loader does not: a
@@ -94,6 +55,7 @@ static int prepass(struct yaml_file *f, const char *buf, size_t size)
 {
 	yaml_parser_t p;
 	yaml_event_t ev;
+	struct config_pos at;
 	int depth = 0, docs = 0, r = 0;
 
 	if (!yaml_parser_initialize(&p))
@@ -105,22 +67,21 @@ static int prepass(struct yaml_file *f, const char *buf, size_t size)
 			r = -EINVAL;
 			break;
 		}
+		at = mark_pos(f->path, &ev.start_mark);
 		switch (ev.type) {
 		case YAML_STREAM_END_EVENT:
 			done = true;
 			break;
 		case YAML_DOCUMENT_START_EVENT:
 			if (++docs > 1) {
-				config_diag_add(f->diag, true, f->path, &ev.start_mark,
-						"more than one YAML document in the file");
+				config_diag_at(f->diag, true, &at, "more than one YAML document in the file");
 				r = -EINVAL;
 			}
 			break;
 		case YAML_MAPPING_START_EVENT:
 		case YAML_SEQUENCE_START_EVENT:
 			if (++depth > CONFIG_DEPTH_MAX) {
-				config_diag_add(f->diag, true, f->path, &ev.start_mark,
-						"nesting deeper than %d levels", CONFIG_DEPTH_MAX);
+				config_diag_at(f->diag, true, &at, "nesting deeper than %d levels", CONFIG_DEPTH_MAX);
 				r = -EINVAL;
 			}
 			break;
@@ -129,14 +90,12 @@ static int prepass(struct yaml_file *f, const char *buf, size_t size)
 			depth--;
 			break;
 		case YAML_ALIAS_EVENT:
-			config_diag_add(f->diag, true, f->path, &ev.start_mark,
-					"YAML aliases are not supported");
+			config_diag_at(f->diag, true, &at, "YAML aliases are not supported");
 			r = -EINVAL;
 			break;
 		case YAML_SCALAR_EVENT:
 			if (ev.data.scalar.length > CONFIG_SCALAR_MAX) {
-				config_diag_add(f->diag, true, f->path, &ev.start_mark,
-						"value longer than %u bytes", CONFIG_SCALAR_MAX);
+				config_diag_at(f->diag, true, &at, "value longer than %u bytes", CONFIG_SCALAR_MAX);
 				r = -EINVAL;
 			}
 			break;
@@ -159,13 +118,13 @@ int yaml_file_load(struct yaml_file *f, const char *path, struct config_diag *di
 	*f = (struct yaml_file){ .path = path, .diag = diag };
 	r = read_file_bounded(AT_FDCWD, path, CONFIG_FILE_MAX, &buf, &size);
 	if (r == -EFBIG) {
-		config_diag_add(diag, true, path, &(yaml_mark_t){ 0 }, "file is larger than %u bytes",
-				CONFIG_FILE_MAX);
+		config_diag_at(diag, true, &(struct config_pos){ path, 1, 1 }, "file is larger than %u bytes",
+			       CONFIG_FILE_MAX);
 		return r;
 	}
 	if (r < 0) {
 		errno = -r;
-		config_diag_add(diag, true, path, NULL, "cannot read: %m");
+		config_diag_file(diag, true, path, "cannot read: %m");
 		return r;
 	}
 	r = prepass(f, buf, size);

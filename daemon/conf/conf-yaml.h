@@ -10,31 +10,12 @@
 #include <yaml.h>
 
 #include "basic/macro.h"
+#include "conf/config-diag.h"
 
 #define CONFIG_FILE_MAX (4u * 1024 * 1024) /* bytes per config or include file */
 #define CONFIG_DEPTH_MAX 16		   /* nesting of mappings and sequences */
 #define CONFIG_INCLUDES_MAX 4096	   /* files matched by `include:` */
 #define CONFIG_SCALAR_MAX 4096		   /* bytes in one scalar */
-
-struct config_diag {
-	char **lines; /* "FILE:LINE:COLUMN: error: ..." or "...: warning: ..." in order */
-	size_t n_lines;
-	size_t n_errors;
-	size_t n_warnings;
-};
-
-void config_diag_clear(struct config_diag *d);
-void config_diag_add(struct config_diag *d, bool error, const char *file, const yaml_mark_t *mark,
-		     const char *fmt, ...) _printf_(5, 6);
-
-/* A place in a config file, kept for checks that run after parsing. */
-struct config_pos {
-	const char *file; /* owned by the config's file list */
-	uint32_t line, column;
-};
-
-void config_diag_at(struct config_diag *d, bool error, const struct config_pos *pos,
-		    const char *fmt, ...) _printf_(4, 5);
 
 struct yaml_file {
 	const char *path;
@@ -43,7 +24,7 @@ struct yaml_file {
 	struct config_diag *diag;
 };
 
-/* Reads and loads `path`; on failure the reasons are in diag and -EINVAL or -errno returned. */
+/* Reads and loads `path` (bounded); on failure the reasons are in diag and -EINVAL or -errno returned. */
 int yaml_file_load(struct yaml_file *f, const char *path, struct config_diag *diag);
 void yaml_file_done(struct yaml_file *f);
 

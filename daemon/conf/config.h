@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "conf/conf-yaml.h"
+#include "conf/config-diag.h"
 #include "basic/secret.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/igtokend/igtokend.yaml"
@@ -109,10 +109,6 @@ struct config_env {
 
 void config_env_from_environment(struct config_env *env);
 
-/* Loads a config with all its includes. Every problem found goes to diag (all of
- * them, not only the first). Returns -EINVAL if any error was found. */
-int config_load(const char *path, const struct config_env *env, struct config **ret,
-		struct config_diag *diag);
 struct config *config_free(struct config *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct config *, config_free)
 

@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 
+#include "conf/config-load.h"
 #include "basic/log.h"
 #include "engine/manager-internal.h"
 #include "engine/manager.h"
@@ -27,7 +28,7 @@ static int load_config(const char *path, struct config **ret, struct config_diag
 	if (r < 0 && diag.n_errors == 0) {
 		errno = -r;
 		log_error_errno(r, "%s: error: cannot load: %m", path);
-		config_diag_add(&diag, true, path, NULL, "cannot load: %m");
+		config_diag_file(&diag, true, path, "cannot load: %m");
 	}
 	if (out)
 		*out = diag;
@@ -200,7 +201,7 @@ int manager_reload(struct manager *m, struct config_diag *diag)
 			log_warning("%s: a 'socket' change takes effect at the next start", m->config_path);
 		r = build(m, c, &p);
 		if (r < 0) {
-			config_diag_add(diag, true, m->config_path, NULL, "cannot apply: %s", strerror(-r));
+			config_diag_file(diag, true, m->config_path, "cannot apply: %s", strerror(-r));
 			config_free(c);
 		}
 	}

@@ -7,7 +7,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
-#include "conf/config.h"
+#include "conf/config-load.h"
 #include "engine/manager.h"
 #include "basic/log.h"
 #include "store/vault.h"

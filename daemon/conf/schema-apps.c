@@ -4,8 +4,10 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-#include "conf/conf-load.h"
+#include "conf/schema-apps.h"
+
 #include "basic/util.h"
+#include "conf/schema-values.h"
 
 #define SINK_DEFAULT_MODE 0400
 #define SINK_DEFAULT_MODE_GROUP 0440
@@ -24,7 +26,8 @@ static const struct platform_defaults {
 /* ---- apps ---- */
 
 struct app_ctx {
-	struct loader *l;
+	struct config *c;
+	const struct config_env *env;
 	struct app_config *a;
 	yaml_node_t *secret_node;
 	const char *secret_key;
@@ -92,11 +95,11 @@ static bool app_pair(struct yaml_file *f, const char *key, yaml_node_t *k, yaml_
 				yaml_err(f, v, "'%s': '%s' is not a credential name", key, s);
 				return true;
 			}
-			if (!x->l->env->credentials_dir) {
+			if (!x->env->credentials_dir) {
 				yaml_err(f, v, "'%s' needs $CREDENTIALS_DIRECTORY (systemd LoadCredential=)", key);
 				return true;
 			}
-			if (asprintf(&a->secret_path, "%s/%s", x->l->env->credentials_dir, s) < 0)
+			if (asprintf(&a->secret_path, "%s/%s", x->env->credentials_dir, s) < 0)
 				return true;
 		}
 		x->secret_node = v;
@@ -149,49 +152,76 @@ static int app_defaults(struct app_config *a)
 	return 0;
 }
 
-static bool apps_pair(struct yaml_file *f, const char *key, yaml_node_t *k, yaml_node_t *v, void *ud)
+/* An app or account being defined: its name checked, its value a mapping, and a
+ * zeroed entry of `size` bytes appended to *list (grown 64 at a time). NULL when
+ * there is nothing more to parse here (what is wrong is reported). */
+static void *new_entry(struct yaml_file *f, const char *key, yaml_node_t *k, yaml_node_t *v,
+		       const char *what, void ***list, size_t *n, size_t size)
 {
-	struct loader *l = ud;
-	struct config *c = l->cfg;
-	struct app_config *a, **na;
-	struct app_ctx x = { .l = l, .platform_ok = true };
+	void **grown = *list, *e;
 
 	if (!name_is_valid(key)) {
-		yaml_err(f, k, "'%s' is not a valid app name ([A-Za-z0-9._-], at most 64, not starting with '.')", key);
-		return true;
+		yaml_err(f, k, "'%s' is not a valid %s name ([A-Za-z0-9._-], at most 64, not starting with '.')",
+			 key, what);
+		return NULL;
 	}
 	if (!yaml_is_mapping(f, v, key))
+		return NULL;
+	if (*n >= CONFIG_ACCOUNTS_MAX) {
+		yaml_err(f, k, "more than %d %ss", CONFIG_ACCOUNTS_MAX, what);
+		return NULL;
+	}
+	if (*n % 64 == 0 && !(grown = reallocarray(*list, *n + 64, sizeof(void *)))) {
+		yaml_err(f, k, "out of memory");
+		return NULL;
+	}
+	*list = grown;
+	e = calloc(1, size);
+	if (!e) {
+		yaml_err(f, k, "out of memory");
+		return NULL;
+	}
+	(*list)[(*n)++] = e;
+	return e;
+}
+
+static bool apps_pair(struct yaml_file *f, const char *key, yaml_node_t *k, yaml_node_t *v, void *ud)
+{
+	struct app_ctx *x = ud;
+	struct config *c = x->c;
+	struct app_config *a = new_entry(f, key, k, v, "app", (void ***)&c->apps, &c->n_apps, sizeof(*a));
+
+	if (!a)
 		return true;
-	a = calloc(1, sizeof(*a));
-	na = reallocarray(c->apps, c->n_apps + 1, sizeof(*c->apps));
-	if (!a || !na || !(a->name = strdup(key))) {
-		free(a);
-		if (na)
-			c->apps = na;
+	a->seq = (uint32_t)c->n_apps - 1;
+	a->pos_name = yaml_node_pos(f, k);
+	if (!(a->name = strdup(key))) {
 		yaml_err(f, k, "out of memory");
 		return true;
 	}
-	c->apps = na;
-	a->seq = (uint32_t)c->n_apps;
-	c->apps[c->n_apps++] = a;
-	a->pos_name = yaml_node_pos(f, k);
-	x.a = a;
-	yaml_each_pair(f, v, key, true, app_pair, &x);
-	if (!x.app_id_seen)
+	x->a = a;
+	x->platform_ok = true;
+	x->app_id_seen = x->secret_seen = false;
+	x->secret_node = NULL;
+	x->secret_key = NULL;
+	yaml_each_pair(f, v, key, true, app_pair, x);
+	if (!x->app_id_seen)
 		yaml_err(f, k, "app '%s' has no 'app_id'", key);
-	if (!x.secret_seen)
+	if (!x->secret_seen)
 		yaml_err(f, k, "app '%s' needs 'app_secret_file' or 'app_secret_credential'", key);
 	else if (a->secret_path)
-		load_app_secret(f, &x);
+		load_app_secret(f, x);
 	if (app_defaults(a) < 0)
 		yaml_err(f, k, "out of memory");
 	return true;
 }
 
-void schema_parse_apps(struct yaml_file *f, yaml_node_t *n, struct loader *l)
+void schema_parse_apps(struct yaml_file *f, yaml_node_t *n, struct config *c, const struct config_env *env)
 {
+	struct app_ctx x = { .c = c, .env = env };
+
 	if (yaml_is_mapping(f, n, "apps"))
-		yaml_each_pair(f, n, "apps", false, apps_pair, l);
+		yaml_each_pair(f, n, "apps", false, apps_pair, &x);
 }
 
 /* ---- accounts ---- */
@@ -305,44 +335,28 @@ static bool account_pair(struct yaml_file *f, const char *key, yaml_node_t *k, y
 
 static bool accounts_pair(struct yaml_file *f, const char *key, yaml_node_t *k, yaml_node_t *v, void *ud)
 {
-	struct loader *l = ud;
-	struct config *c = l->cfg;
-	struct account_config *a, **na;
+	struct config *c = ud;
+	struct account_config *a =
+		new_entry(f, key, k, v, "account", (void ***)&c->accounts, &c->n_accounts, sizeof(*a));
 
-	if (!name_is_valid(key)) {
-		yaml_err(f, k, "'%s' is not a valid account name ([A-Za-z0-9._-], at most 64, not starting with '.')", key);
+	if (!a)
 		return true;
-	}
-	if (!yaml_is_mapping(f, v, key))
-		return true;
-	if (c->n_accounts >= CONFIG_ACCOUNTS_MAX) {
-		yaml_err(f, k, "more than %d accounts", CONFIG_ACCOUNTS_MAX);
-		return true;
-	}
-	a = calloc(1, sizeof(*a));
-	na = c->n_accounts % 64 ? c->accounts
-				: reallocarray(c->accounts, c->n_accounts + 64, sizeof(*c->accounts));
-	if (!a || !na || !(a->name = strdup(key))) {
-		free(a);
-		if (na)
-			c->accounts = na;
+	a->seq = (uint32_t)c->n_accounts - 1;
+	a->pos_name = yaml_node_pos(f, k);
+	if (!(a->name = strdup(key))) {
 		yaml_err(f, k, "out of memory");
 		return true;
 	}
-	c->accounts = na;
-	a->seq = (uint32_t)c->n_accounts;
-	c->accounts[c->n_accounts++] = a;
-	a->pos_name = yaml_node_pos(f, k);
 	yaml_each_pair(f, v, key, true, account_pair, a);
 	if (a->pos_app.line == 0)
 		yaml_err(f, k, "account '%s' has no 'app'", key);
 	return true;
 }
 
-void schema_parse_accounts(struct yaml_file *f, yaml_node_t *n, struct loader *l)
+void schema_parse_accounts(struct yaml_file *f, yaml_node_t *n, struct config *c)
 {
 	if (yaml_is_mapping(f, n, "accounts"))
-		yaml_each_pair(f, n, "accounts", false, accounts_pair, l);
+		yaml_each_pair(f, n, "accounts", false, accounts_pair, c);
 }
 
 /* ---- scopes ---- */
@@ -391,7 +405,7 @@ static bool in_list(const char *const *l, const char *s)
 	return false;
 }
 
-int confschema_finish_account(struct config *c, struct account_config *a, struct config_diag *diag)
+int schema_finish_account(struct config *c, struct account_config *a, struct config_diag *diag)
 {
 	enum platform p = a->app->platform;
 	const char *basic = platform_defaults[p].basic_scope;
