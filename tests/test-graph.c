@@ -13,68 +13,68 @@ static void test_classify(void)
 		int terr;
 		long status;
 		const char *body;
-		enum graph_outcome want;
+		enum verdict want;
 		int code, subcode;
 	} t[] = {
-		{ 0, 200, "{\"access_token\":\"a\",\"expires_in\":5}", GRAPH_OK, 0, 0 },
+		{ 0, 200, "{\"access_token\":\"a\",\"expires_in\":5}", VERDICT_OK, 0, 0 },
 		/* expired */
-		{ 0, 400, E(190, 463, "Error validating access token: expired"), GRAPH_EXPIRED, 190, 463 },
-		{ 0, 400, E(190, 0, "Error validating access token: Session has expired on Monday"), GRAPH_EXPIRED, 190, 0 },
-		{ 0, 400, "{\"error\":{\"message\":\"Session has expired\"}}", GRAPH_EXPIRED, 0, 0 },
+		{ 0, 400, E(190, 463, "Error validating access token: expired"), VERDICT_EXPIRED, 190, 463 },
+		{ 0, 400, E(190, 0, "Error validating access token: Session has expired on Monday"), VERDICT_EXPIRED, 190, 0 },
+		{ 0, 400, "{\"error\":{\"message\":\"Session has expired\"}}", VERDICT_EXPIRED, 0, 0 },
 		/* grant gone */
-		{ 0, 400, E(190, 460, "The session has been invalidated because the user changed their password"), GRAPH_REAUTH, 190, 460 },
-		{ 0, 400, E(190, 458, "x"), GRAPH_REAUTH, 190, 458 },
-		{ 0, 400, E(190, 459, "x"), GRAPH_REAUTH, 190, 459 },
-		{ 0, 400, E(190, 464, "x"), GRAPH_REAUTH, 190, 464 },
-		{ 0, 400, E(190, 467, "x"), GRAPH_REAUTH, 190, 467 },
-		{ 0, 400, E(190, 492, "x"), GRAPH_REAUTH, 190, 492 },
-		{ 0, 400, E(190, 460, "Session has expired"), GRAPH_REAUTH, 190, 460 }, /* subcode decides */
-		{ 0, 400, E(102, 0, "x"), GRAPH_REAUTH, 102, 0 },
-		{ 0, 403, E(10, 0, "x"), GRAPH_REAUTH, 10, 0 },
-		{ 0, 403, E(200, 0, "x"), GRAPH_REAUTH, 200, 0 },
-		{ 0, 403, E(299, 0, "x"), GRAPH_REAUTH, 299, 0 },
+		{ 0, 400, E(190, 460, "The session has been invalidated because the user changed their password"), VERDICT_REAUTH, 190, 460 },
+		{ 0, 400, E(190, 458, "x"), VERDICT_REAUTH, 190, 458 },
+		{ 0, 400, E(190, 459, "x"), VERDICT_REAUTH, 190, 459 },
+		{ 0, 400, E(190, 464, "x"), VERDICT_REAUTH, 190, 464 },
+		{ 0, 400, E(190, 467, "x"), VERDICT_REAUTH, 190, 467 },
+		{ 0, 400, E(190, 492, "x"), VERDICT_REAUTH, 190, 492 },
+		{ 0, 400, E(190, 460, "Session has expired"), VERDICT_REAUTH, 190, 460 }, /* subcode decides */
+		{ 0, 400, E(102, 0, "x"), VERDICT_REAUTH, 102, 0 },
+		{ 0, 403, E(10, 0, "x"), VERDICT_REAUTH, 10, 0 },
+		{ 0, 403, E(200, 0, "x"), VERDICT_REAUTH, 200, 0 },
+		{ 0, 403, E(299, 0, "x"), VERDICT_REAUTH, 299, 0 },
 		/* throttles */
-		{ 0, 403, "{\"error\":{\"message\":\"(#4) Application request limit reached\",\"type\":\"OAuthException\",\"is_transient\":true,\"code\":4}}", GRAPH_THROTTLED, 4, 0 },
-		{ 0, 400, E(17, 0, "x"), GRAPH_THROTTLED, 17, 0 },
-		{ 0, 400, E(32, 0, "x"), GRAPH_THROTTLED, 32, 0 },
-		{ 0, 400, E(341, 0, "x"), GRAPH_THROTTLED, 341, 0 },
-		{ 0, 400, E(613, 1996, "x"), GRAPH_THROTTLED, 613, 1996 },
-		{ 0, 400, E(80001, 0, "x"), GRAPH_THROTTLED, 80001, 0 },
-		{ 0, 400, E(80002, 0, "x"), GRAPH_THROTTLED, 80002, 0 },
-		{ 0, 400, E(80009, 0, "x"), GRAPH_THROTTLED, 80009, 0 },
-		{ 0, 400, E(80010, 0, "x"), GRAPH_ERROR, 80010, 0 },
-		{ 0, 429, "", GRAPH_THROTTLED, 0, 0 },
-		{ 0, 429, E(190, 460, "x"), GRAPH_THROTTLED, 190, 460 }, /* 429 wins, always */
-		{ 0, 429, "<html>slow down</html>", GRAPH_THROTTLED, 0, 0 },
+		{ 0, 403, "{\"error\":{\"message\":\"(#4) Application request limit reached\",\"type\":\"OAuthException\",\"is_transient\":true,\"code\":4}}", VERDICT_THROTTLED, 4, 0 },
+		{ 0, 400, E(17, 0, "x"), VERDICT_THROTTLED, 17, 0 },
+		{ 0, 400, E(32, 0, "x"), VERDICT_THROTTLED, 32, 0 },
+		{ 0, 400, E(341, 0, "x"), VERDICT_THROTTLED, 341, 0 },
+		{ 0, 400, E(613, 1996, "x"), VERDICT_THROTTLED, 613, 1996 },
+		{ 0, 400, E(80001, 0, "x"), VERDICT_THROTTLED, 80001, 0 },
+		{ 0, 400, E(80002, 0, "x"), VERDICT_THROTTLED, 80002, 0 },
+		{ 0, 400, E(80009, 0, "x"), VERDICT_THROTTLED, 80009, 0 },
+		{ 0, 400, E(80010, 0, "x"), VERDICT_ERROR, 80010, 0 },
+		{ 0, 429, "", VERDICT_THROTTLED, 0, 0 },
+		{ 0, 429, E(190, 460, "x"), VERDICT_THROTTLED, 190, 460 }, /* 429 wins, always */
+		{ 0, 429, "<html>slow down</html>", VERDICT_THROTTLED, 0, 0 },
 		/* transient */
-		{ 0, 500, E(1, 0, "An unknown error occurred"), GRAPH_TRANSIENT, 1, 0 },
-		{ 0, 500, E(2, 0, "Service temporarily unavailable"), GRAPH_TRANSIENT, 2, 0 },
-		{ 0, 400, "{\"error\":{\"message\":\"x\",\"code\":100,\"is_transient\":true}}", GRAPH_TRANSIENT, 100, 0 },
-		{ 0, 502, "<html>Sorry, something went wrong.</html>", GRAPH_TRANSIENT, 0, 0 },
-		{ 0, 503, "", GRAPH_TRANSIENT, 0, 0 },
-		{ 0, 200, "not json", GRAPH_TRANSIENT, 0, 0 },
-		{ 0, 200, "[1,2]", GRAPH_TRANSIENT, 0, 0 },
-		{ 0, 404, "Not found", GRAPH_TRANSIENT, 0, 0 },
-		{ -ETIMEDOUT, 0, NULL, GRAPH_TRANSIENT, 0, 0 },
-		{ -ECONNREFUSED, 0, NULL, GRAPH_TRANSIENT, 0, 0 },
-		{ -EMSGSIZE, 200, NULL, GRAPH_TRANSIENT, 0, 0 },
+		{ 0, 500, E(1, 0, "An unknown error occurred"), VERDICT_TRANSIENT, 1, 0 },
+		{ 0, 500, E(2, 0, "Service temporarily unavailable"), VERDICT_TRANSIENT, 2, 0 },
+		{ 0, 400, "{\"error\":{\"message\":\"x\",\"code\":100,\"is_transient\":true}}", VERDICT_TRANSIENT, 100, 0 },
+		{ 0, 502, "<html>Sorry, something went wrong.</html>", VERDICT_TRANSIENT, 0, 0 },
+		{ 0, 503, "", VERDICT_TRANSIENT, 0, 0 },
+		{ 0, 200, "not json", VERDICT_TRANSIENT, 0, 0 },
+		{ 0, 200, "[1,2]", VERDICT_TRANSIENT, 0, 0 },
+		{ 0, 404, "Not found", VERDICT_TRANSIENT, 0, 0 },
+		{ -ETIMEDOUT, 0, NULL, VERDICT_TRANSIENT, 0, 0 },
+		{ -ECONNREFUSED, 0, NULL, VERDICT_TRANSIENT, 0, 0 },
+		{ -EMSGSIZE, 200, NULL, VERDICT_TRANSIENT, 0, 0 },
 		/* anything else */
-		{ 0, 400, E(100, 33, "Unsupported get request"), GRAPH_ERROR, 100, 33 },
-		{ 0, 500, E(100, 0, "x"), GRAPH_TRANSIENT, 100, 0 }, /* 5xx without a verdict */
-		{ 0, 400, "{\"error_type\":\"OAuthException\",\"code\":400,\"error_message\":\"Invalid scope\"}", GRAPH_ERROR, 400, 0 },
-		{ 0, 403, "{}", GRAPH_ERROR, 0, 0 },
-		{ 0, 400, "{\"error\":{\"code\":\"190\",\"error_subcode\":\"463\"}}", GRAPH_EXPIRED, 190, 463 }, /* numbers as strings */
+		{ 0, 400, E(100, 33, "Unsupported get request"), VERDICT_ERROR, 100, 33 },
+		{ 0, 500, E(100, 0, "x"), VERDICT_TRANSIENT, 100, 0 }, /* 5xx without a verdict */
+		{ 0, 400, "{\"error_type\":\"OAuthException\",\"code\":400,\"error_message\":\"Invalid scope\"}", VERDICT_ERROR, 400, 0 },
+		{ 0, 403, "{}", VERDICT_ERROR, 0, 0 },
+		{ 0, 400, "{\"error\":{\"code\":\"190\",\"error_subcode\":\"463\"}}", VERDICT_EXPIRED, 190, 463 }, /* numbers as strings */
 	};
 	for (size_t i = 0; i < ELEMENTSOF(t); i++) {
 		struct graph_verdict v;
 		graph_classify(t[i].terr, "boom", t[i].status, t[i].body, t[i].body ? strlen(t[i].body) : 0, &v);
-		if (v.outcome != t[i].want)
+		if (v.verdict != t[i].want)
 			fprintf(stderr, "case %zu: %s -> %s (%s)\n", i, t[i].body ?: "(transport)",
-				graph_outcome_name(v.outcome), v.why);
-		CHECK_INT(v.outcome, t[i].want);
+				verdict_name(v.verdict), v.why);
+		CHECK_INT(v.verdict, t[i].want);
 		CHECK_INT(v.code, t[i].code);
 		CHECK_INT(v.subcode, t[i].subcode);
-		CHECK(t[i].want == GRAPH_OK ? v.why[0] == '\0' : v.why[0] != '\0');
+		CHECK(t[i].want == VERDICT_OK ? v.why[0] == '\0' : v.why[0] != '\0');
 	}
 }
 

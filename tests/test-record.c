@@ -2,6 +2,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 
+#include "meta/verdict.h"
 #include "store/record.h"
 #include "tap.h"
 

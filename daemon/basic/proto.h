@@ -2,12 +2,12 @@
 #pragma once
 
 /* The control protocol shared by the daemon and its clients: single-line JSON
- * requests and answers (CONTRACT section 5). */
+ * requests and answers (CONTRACT section 5), and its error codes. */
 
 #include <stdbool.h>
 #include <stddef.h>
 
-#define PROTO_LINE_MAX (64 * 1024) /* bytes in one request or answer line, newline excluded */
+#define PROTO_LINE_MAX (64 * 1024)	     /* bytes in one request line, newline excluded */
 #define PROTO_ANSWER_MAX (256 * 1024 * 1024) /* status of 100k accounts is ~25 MB */
 
 enum proto_error {
@@ -27,5 +27,13 @@ enum proto_error {
 
 const char *proto_error_name(enum proto_error e);
 enum proto_error proto_error_from_name(const char *s); /* PROTO_INTERNAL if unknown */
-/* The errno-style code libigtoken returns for an error answer. */
+
+/* The daemon's errors are negative errno values; this is the one place they
+ * become protocol codes: -EINVAL bad_request, -EOPNOTSUPP unknown_command,
+ * -ENOENT unknown_account, -EACCES forbidden, -ENOKEY no_token, -EKEYEXPIRED
+ * expired, -EKEYREVOKED reauth_required, -EBUSY throttled, -EREMOTEIO upstream,
+ * anything else internal. */
+enum proto_error proto_error_from_errno(int r);
+/* What libigtoken returns for an error answer (CONTRACT section 7): the three
+ * ways of having no valid token are all -EKEYEXPIRED there. */
 int proto_error_to_errno(enum proto_error e);

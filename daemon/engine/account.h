@@ -1,25 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* Orchestration: the state machine of an account (CONTRACT section 4), the
- * operations that change its token (refresh, import, enrolment), and the app
- * that paces their requests (max_in_flight, rate limits). */
+/* One account: what its vault record says, the state that follows from it
+ * (CONTRACT section 4), when it is next due, the changes Meta's answers make to
+ * it (a new token sealed before it is served; a verdict; a failure and its
+ * backoff), and the read path that hands its token out. Operations
+ * (engine/operation.h) drive it; it reports upward through ctx->events. */
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <systemd/sd-event.h>
 
-#include "conf/config.h"
+#include "basic/secret.h"
+#include "engine/app.h"
+#include "engine/context.h"
 #include "meta/enroll.h"
-#include "meta/graph.h"
-#include "net/http.h"
-#include "basic/proto.h"
-#include "meta/ratelimit.h"
-#include "store/record.h"
-
-struct manager;
-struct account;
-struct vault;
+#include "meta/verdict.h"
 
 enum account_state {
 	STATE_NO_TOKEN,
@@ -32,33 +27,23 @@ enum account_state {
 	STATE_REAUTH_REQUIRED,
 	_STATE_MAX,
 };
+extern const char *const account_state_names[_STATE_MAX];
 const char *account_state_name(enum account_state s);
 
-/* The answer to whoever started an operation (a control client): error PROTO_OK or a code. */
-typedef void (*op_done_t)(struct account *a, enum proto_error error, const char *message, void *userdata);
-
-struct app {
-	struct manager *m;
-	char *name;
-	struct app_config *cfg; /* in the current config */
-	struct http_client *http;
-	struct rl_state rl;
-	struct account **queue; /* accounts waiting to send, in order */
-	size_t n_queue, queue_size;
-	unsigned in_flight;
-	sd_event_source *wake; /* a pause ends, or usage figures go stale */
-	sd_event_source *reconfigure_source;
-	bool reconfigure; /* new HTTP settings wait for requests under way */
-	uint64_t refresh_ok, refresh_error, refresh_throttled;
-	bool keep; /* reload bookkeeping */
+/* What the account's operations are doing now (set by engine/operation.c). */
+enum account_activity {
+	ACTIVITY_IDLE,
+	ACTIVITY_WAITING,    /* an operation waits for the app to let its request go */
+	ACTIVITY_REFRESHING, /* a request about the account's own token is under way */
+	ACTIVITY_ACQUIRING,  /* an import or enrolment is under way */
 };
 
-struct op; /* an operation under way: account.c */
+struct op; /* engine/operation.c */
 
 struct account {
-	struct manager *m;
+	const struct engine_ctx *ctx;
 	const char *name; /* cfg->name */
-	struct account_config *cfg;
+	const struct account_config *cfg;
 	struct app *app;
 	uint64_t hash;
 
@@ -66,58 +51,78 @@ struct account {
 	bool has_token;
 	int64_t issued_at, expires_at, data_access_expires_at, last_refresh, last_validated, next_attempt;
 	uint32_t failures;
-	uint8_t verdict, token_type;
+	enum verdict verdict; /* standing: OK, EXPIRED, REAUTH or NOT_EXTENDED */
+	uint8_t token_type;   /* 0 user, 1 page */
 	bool expiry_assumed;
 	char *user_id, *last_error; /* granted scopes stay in the vault record only */
 
-	enum account_state state;    /* as shown now */
-	enum account_state reported; /* last one announced (events, hooks) */
-	struct op *ops;		     /* running first, then waiting */
-	bool queued;		     /* waiting in app->queue */
-	size_t heap_index;	     /* in the manager's deadline heap, or SIZE_MAX */
-	int64_t deadline;
+	enum account_state state;    /* as last computed */
+	enum account_state reported; /* as last announced (events, hooks) */
+	enum account_activity activity;
+	struct op *ops;	       /* running first, then waiting (engine/operation.c) */
+	size_t heap_index;     /* in the manager's deadline heap, or SIZE_MAX */
+	int64_t deadline;      /* when it next needs attention, 0 never */
 	uint64_t reads, refresh_ok, refresh_error, refresh_throttled;
-	bool keep; /* reload bookkeeping */
-	int32_t cache_slot; /* in the manager's token cache, or -1 */
+	bool keep;			/* reload bookkeeping */
+	int32_t cache_slot;		/* in the token cache, or -1 */
 	struct enroll_pending *enroll; /* an enrolment under way, or NULL */
 };
 
-/* ---- provided by the manager ---- */
-struct tokencache;
-struct vault *manager_vault(struct manager *m);
-struct tokencache *manager_tokens(struct manager *m);
-sd_event *manager_event(struct manager *m);
-const struct config *manager_config(struct manager *m);
-/* Recomputes state and deadline; announces a state change. */
-void manager_account_changed(struct manager *m, struct account *a);
-void manager_account_refreshed(struct manager *m, struct account *a);
-double manager_random(void); /* [0, 1) */
+#define ACCOUNT_VALIDATE_INTERVAL 86400 /* facebook tokens are inspected daily */
 
-/* ---- account.c ---- */
-int account_new(struct manager *m, struct account_config *cfg, struct app *app, struct account **ret);
+int account_new(const struct engine_ctx *ctx, const struct account_config *cfg, struct app *app,
+		struct account **ret);
+/* Its operations must be gone (operation_cancel_all). */
 struct account *account_free(struct account *a);
-/* Reads the record's metadata from the vault (quarantining a corrupt one). */
-void account_load(struct account *a, int64_t now);
-enum account_state account_compute_state(const struct account *a, int64_t now);
-int64_t account_deadline(const struct account *a, int64_t now);
-void account_on_deadline(struct account *a, int64_t now);
-/* Called by the app when the account may send its request; < 0 if nothing went out
- * (the account has dealt with it; the app frees the slot). */
-int account_send(struct account *a);
-bool account_urgent(const struct account *a, int64_t now);
-/* When the account turns urgent (0: never). */
-int64_t account_urgent_at(const struct account *a);
+/* Reads the record's metadata from the vault (a record that does not open is quarantined). */
+void account_load(struct account *a);
 
-/* Operations (from control commands). done is called exactly once. */
-void account_refresh(struct account *a, op_done_t done, void *userdata);
-void account_import(struct account *a, struct secret *token, bool short_lived, op_done_t done,
-		    void *userdata); /* takes the token */
-/* Enrolment: exchanges an authorization code (takes it) for a long-lived token. */
-void account_enroll(struct account *a, struct secret *code, op_done_t done, void *userdata);
-/* Facebook: inspects the token with debug_token (daily, by the schedule). */
-void account_validate(struct account *a);
-/* Cancels the waiting callbacks of a departing client. */
-void account_forget_userdata(struct account *a, void *userdata);
+enum account_state account_compute_state(const struct account *a, int64_t now);
+/* When the next refresh attempt is planned (the status's next_refresh), 0 if none. */
+int64_t account_next_refresh(const struct account *a, int64_t now);
+/* When the account next needs attention (a refresh, a check, or the expiry), 0 never. */
+int64_t account_deadline(const struct account *a, int64_t now);
+/* Whether the token is due to be checked now rather than refreshed (facebook). */
+bool account_check_due(const struct account *a, int64_t now);
+bool account_expired_by_time(const struct account *a, int64_t now);
+/* Urgent (CONTRACT 11.9): now >= expires_at - before_expiry / 3; when that begins (0 never). */
+bool account_urgent(const struct account *a, int64_t now);
+int64_t account_urgent_at(const struct account *a);
+/* 0 if the token in hand may be sent to Meta, else why not (-ENOKEY, -EKEYREVOKED, -EKEYEXPIRED). */
+int account_usable(const struct account *a, int64_t now);
+
+/* ---- what Meta's answers do ---- */
+
+struct new_token {
+	const struct secret *token;
+	int64_t issued_at, expires_at; /* expires_at 0: never */
+	int64_t data_access_expires_at, last_validated;
+	bool refreshed, assumed;
+	const char *user_id, *scopes;
+	uint8_t token_type;
+};
+
+/* Seals a new token, then (only then) makes it the one served. */
+int account_store_token(struct account *a, const struct new_token *n);
+/* Meta's verdict on the token in hand (EXPIRED, REAUTH, NOT_EXTENDED). */
+void account_set_verdict(struct account *a, enum verdict v, const char *why);
+/* A failed refresh: the token in hand is kept; the next try backs off. */
+void account_note_failure(struct account *a, const char *why);
+/* Throttled: not the token's fault; the app's pause decides when it goes again. */
+void account_note_throttled(struct account *a, const char *why);
+/* debug_token said the token is good: its expiry, data access and scopes now. */
+void account_note_validated(struct account *a, int64_t expires_at, int64_t data_access_expires_at,
+			    const char *scopes);
+/* The scopes to seal with a new token: what Meta granted, else what the old
+ * record says, else what the account asks for. */
+char *account_scopes_for(struct account *a, const char *granted);
+
+/* Reports upward (ctx->events): recompute and announce; a new token is served. */
+void account_changed(struct account *a);
+void account_refreshed(struct account *a);
+
+/* ---- the read path ---- */
+
 /* A token to hand out: in the token cache (valid until the next cache change), or
  * a guarded copy when too long to cache. token_view_clear() when done. */
 struct token_view {
@@ -126,18 +131,7 @@ struct token_view {
 	struct secret *owned;
 };
 void token_view_clear(struct token_view *v);
-/* PROTO_OK with the token, or why there is none to hand out. */
-enum proto_error account_read_token(struct account *a, int64_t now, struct token_view *ret);
+/* 0 with the token, or why there is none to hand out (-ENOKEY, -EKEYEXPIRED, -EKEYREVOKED, -EIO). */
+int account_read_token(struct account *a, int64_t now, struct token_view *ret);
 /* Forgets a cached plaintext token (a new one, a verdict, the account leaving). */
 void account_uncache(struct account *a);
-
-/* ---- app.c ---- */
-int app_new(struct manager *m, struct app_config *cfg, const struct config *c, struct app **ret);
-struct app *app_free(struct app *app);
-int app_configure(struct app *app, struct app_config *cfg); /* after a reload */
-void app_enqueue(struct app *app, struct account *a);
-void app_dequeue(struct app *app, struct account *a);
-/* An answer arrived for a request of this app: rate-limit bookkeeping. */
-void app_on_answer(struct app *app, const struct http_response *r, enum graph_outcome o);
-bool app_paused(const struct app *app, int64_t now);
-void app_dispatch(struct app *app);

@@ -1,24 +1,42 @@
 /* SPDX-License-Identifier: MIT */
-/* An app at run time: its HTTP client, its rate-limit state, and the queue of
- * accounts waiting to send (at most max_in_flight requests at once; none while
- * Meta has paused it; above slow_above only urgent ones). */
+#include "engine/app.h"
+
 #include <stdio.h>
 
-#include "engine/account.h"
 #include "basic/log.h"
 #include "basic/util.h"
 #include "store/vault.h"
 
-static int make_http(struct app *app, const struct config *c)
+static int http_submit(void *userdata, const struct secret *url, const struct secret *form, http_callback_t cb,
+		       void *cb_userdata, struct http_request **ret)
 {
+	struct app *app = userdata;
+
+	if (form)
+		return http_post_form(app->http, url, form, cb, cb_userdata, ret);
+	return http_get(app->http, url, cb, cb_userdata, ret);
+}
+
+static void http_cancel(void *userdata, struct http_request *req)
+{
+	(void)userdata;
+	http_request_cancel(req);
+}
+
+static const struct app_transport http_transport = { .submit = http_submit, .cancel = http_cancel };
+
+static int make_http(struct app *app)
+{
+	const struct refresh_config *rc = &app->ctx->config->refresh;
 	struct http_client_options o = {
 		.name = app->name,
 		.ca_file = app->cfg->ca_file,
-		.timeout_sec = c->refresh.timeout,
-		.max_connections = (unsigned)c->refresh.max_in_flight,
+		.timeout_sec = rc->timeout,
+		.max_connections = (unsigned)rc->max_in_flight,
 	};
 	struct http_client *h;
-	int r = http_client_new(manager_event(app->m), &o, &h);
+	int r = http_client_new(app->ctx->event, &o, &h);
+
 	if (r < 0)
 		return r;
 	http_client_free(app->http);
@@ -33,13 +51,14 @@ static void persist(struct app *app)
 		.throttle_count = app->rl.throttle_count,
 		.backoff_level = app->rl.backoff_level,
 	};
-	int r = vault_store_app(manager_vault(app->m), app->name, &rec);
+	int r = vault_store_app(app->ctx->vault, app->name, &rec);
+
 	if (r < 0)
 		log_full(LOG_WARNING, r, NULL, app->name, NULL,
 			 "cannot store the rate-limit state (a restart would forget the pause): %m");
 }
 
-int app_new(struct manager *m, struct app_config *cfg, const struct config *c, struct app **ret)
+int app_new(const struct engine_ctx *ctx, const struct app_config *cfg, struct app **ret)
 {
 	struct app *app = calloc(1, sizeof(*app));
 	struct app_record rec = { 0 };
@@ -49,15 +68,17 @@ int app_new(struct manager *m, struct app_config *cfg, const struct config *c, s
 		free(app);
 		return -ENOMEM;
 	}
-	app->m = m;
+	app->ctx = ctx;
 	app->cfg = cfg;
-	r = make_http(app, c);
+	app->transport = &http_transport;
+	app->transport_userdata = app;
+	r = make_http(app);
 	if (r < 0) {
 		app_free(app);
 		return r;
 	}
 	/* Pauses survive a restart: Meta's lockout does not care that we restarted. */
-	r = vault_load_app(manager_vault(m), app->name, &rec);
+	r = vault_load_app(ctx->vault, app->name, &rec);
 	if (r == 0) {
 		app->rl.paused_until = rec.paused_until;
 		app->rl.throttle_count = rec.throttle_count;
@@ -82,6 +103,14 @@ struct app *app_free(struct app *app)
 	return NULL;
 }
 
+void app_set_transport(struct app *app, const struct app_transport *t, void *userdata)
+{
+	app->transport = t;
+	app->transport_userdata = userdata;
+}
+
+static void dispatch(struct app *app);
+
 /* The CA file or timeout may have changed: a new HTTP client, once no request of
  * the old one is under way, and never from inside one of its callbacks. */
 static int on_reconfigure(sd_event_source *s, void *userdata)
@@ -93,49 +122,51 @@ static int on_reconfigure(sd_event_source *s, void *userdata)
 	app->reconfigure_source = sd_event_source_disable_unref(app->reconfigure_source);
 	if (app->in_flight > 0)
 		return 0; /* app_on_answer asks again */
-	r = make_http(app, manager_config(app->m));
+	r = make_http(app);
 	if (r < 0)
 		log_full(LOG_ERR, r, NULL, app->name, NULL, "cannot apply the new HTTP settings: %m");
 	app->reconfigure = false;
-	app_dispatch(app);
+	dispatch(app);
 	return 0;
 }
 
 static void schedule_reconfigure(struct app *app)
 {
 	int r;
+
 	if (app->reconfigure_source)
 		return;
-	r = sd_event_add_defer(manager_event(app->m), &app->reconfigure_source, on_reconfigure, app);
+	r = sd_event_add_defer(app->ctx->event, &app->reconfigure_source, on_reconfigure, app);
 	if (r < 0)
 		log_full(LOG_ERR, r, NULL, app->name, NULL, "cannot schedule the new HTTP settings: %m");
+	else
+		(void)sd_event_source_set_description(app->reconfigure_source, "app-reconfigure");
 }
 
-int app_configure(struct app *app, struct app_config *cfg)
+void app_configure(struct app *app, const struct app_config *cfg)
 {
 	app->cfg = cfg;
 	app->reconfigure = true;
 	schedule_reconfigure(app);
-	return 0;
 }
 
-void app_enqueue(struct app *app, struct account *a)
+void app_enqueue(struct app *app, struct app_request *r)
 {
-	if (a->queued)
+	if (r->queued)
 		return;
 	if (app->n_queue == app->queue_size) {
 		size_t ns = app->queue_size ? app->queue_size * 2 : 16;
-		struct account **nq = reallocarray(app->queue, ns, sizeof(*nq));
+		struct app_request **nq = reallocarray(app->queue, ns, sizeof(*nq));
 		if (!nq) {
-			log_account_errno(LOG_ERR, -ENOMEM, a->name, app->name, "cannot queue a request: %m");
+			log_full(LOG_ERR, -ENOMEM, NULL, app->name, NULL, "cannot queue a request: %m");
 			return;
 		}
 		app->queue = nq;
 		app->queue_size = ns;
 	}
-	app->queue[app->n_queue++] = a;
-	a->queued = true;
-	app_dispatch(app);
+	app->queue[app->n_queue++] = r;
+	r->queued = true;
+	dispatch(app);
 }
 
 static void remove_at(struct app *app, size_t i)
@@ -145,10 +176,10 @@ static void remove_at(struct app *app, size_t i)
 	app->n_queue--;
 }
 
-void app_dequeue(struct app *app, struct account *a)
+void app_dequeue(struct app *app, struct app_request *r)
 {
-	for (size_t i = 0; a->queued && i < app->n_queue; i++)
-		if (app->queue[i] == a)
+	for (size_t i = 0; r->queued && i < app->n_queue; i++)
+		if (app->queue[i] == r)
 			remove_at(app, i);
 }
 
@@ -157,19 +188,31 @@ bool app_paused(const struct app *app, int64_t now)
 	return app->rl.paused_until > now;
 }
 
+static void pause_changed(struct app *app)
+{
+	/* walk a copy: a callback may take its request out of the queue */
+	size_t n = app->n_queue;
+	_cleanup_free_ struct app_request **q = n ? reallocarray(NULL, n, sizeof(*q)) : NULL;
+
+	if (!q)
+		return;
+	memcpy(q, app->queue, n * sizeof(*q));
+	for (size_t i = 0; i < n; i++)
+		if (q[i]->ops->pause_changed)
+			q[i]->ops->pause_changed(q[i]);
+}
+
 static int on_wake(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct app *app = userdata;
-	int64_t now = now_realtime_sec();
+	int64_t now = app->ctx->now();
 	(void)s;
 	(void)usec;
 
 	if (app->rl.paused_until && app->rl.paused_until <= now)
 		log_app(LOG_NOTICE, app->name, "rate-limit pause over; one probe request goes first");
-	app_dispatch(app);
-	/* accounts shown as throttled may now be waiting or refreshing */
-	for (size_t i = 0; i < app->n_queue; i++)
-		manager_account_changed(app->m, app->queue[i]);
+	dispatch(app);
+	pause_changed(app); /* requests shown as throttled may now wait or be under way */
 	return 0;
 }
 
@@ -179,8 +222,8 @@ static void wake_at(struct app *app, int64_t when)
 	int r;
 
 	if (!app->wake) {
-		r = sd_event_add_time(manager_event(app->m), &app->wake, CLOCK_REALTIME, usec,
-				      USEC_PER_SEC / 10, on_wake, app);
+		r = sd_event_add_time(app->ctx->event, &app->wake, CLOCK_REALTIME, usec, USEC_PER_SEC / 10,
+				      on_wake, app);
 		if (r >= 0)
 			(void)sd_event_source_set_description(app->wake, "app-wake");
 	} else {
@@ -192,66 +235,96 @@ static void wake_at(struct app *app, int64_t when)
 		log_full(LOG_ERR, r, NULL, app->name, NULL, "cannot arm the app timer: %m");
 }
 
-void app_dispatch(struct app *app)
+/* Held back by usage above slow_above: the first urgent request may still go
+ * (returns its index); otherwise *until is when the first of them turns urgent. */
+static size_t pick_urgent(struct app *app, int64_t now, int64_t *until)
 {
-	const struct config *c = manager_config(app->m);
-	int64_t now = now_realtime_sec();
+	size_t pick;
 
-	while (app->n_queue > 0 && app->in_flight < (unsigned)c->refresh.max_in_flight) {
+	for (pick = 0; pick < app->n_queue; pick++)
+		if (app->queue[pick]->ops->urgent(app->queue[pick], now)) {
+			*until = 0;
+			return pick;
+		}
+	for (size_t i = 0; i < app->n_queue; i++) {
+		int64_t u = app->queue[i]->ops->urgent_at(app->queue[i]);
+		if (u > now && u < *until)
+			*until = u;
+	}
+	return 0;
+}
+
+static void dispatch(struct app *app)
+{
+	const struct config *c = app->ctx->config;
+	int64_t now = app->ctx->now();
+
+	while (app->n_queue > 0 && !app->reconfigure &&
+	       app->in_flight < (unsigned)c->refresh.max_in_flight) {
+		struct app_request *r;
 		size_t pick = 0;
 		int64_t until = ratelimit_check(&app->rl, &c->rate_limit, now,
-						account_urgent(app->queue[0], now), app->in_flight);
-		if (until > 0 && !app_paused(app, now) && !app->rl.probe) {
-			/* held back by usage above slow_above: urgent ones may still go, and the
-			 * others are looked at again as soon as the first of them turns urgent */
-			for (pick = 1; pick < app->n_queue && !account_urgent(app->queue[pick], now); pick++)
-				;
-			if (pick < app->n_queue)
-				until = 0;
-			for (size_t i = 0; until > 0 && i < app->n_queue; i++) {
-				int64_t u = account_urgent_at(app->queue[i]);
-				if (u > now && u < until)
-					until = u;
-			}
-		}
+						app->queue[0]->ops->urgent(app->queue[0], now), app->in_flight);
+
+		if (until > 0 && !app_paused(app, now) && !app->rl.probe)
+			pick = pick_urgent(app, now, &until);
 		if (until != 0) {
 			if (until > 0)
 				wake_at(app, until);
 			return;
 		}
-		struct account *a = app->queue[pick];
+		r = app->queue[pick];
 		remove_at(app, pick);
 		app->in_flight++;
-		if (account_send(a) < 0) /* else its answer calls app_on_answer */
+		if (r->ops->send(r) < 0) /* else its answer reaches app_on_answer() */
 			app->in_flight--;
 	}
 }
 
-void app_on_answer(struct app *app, const struct http_response *r, enum graph_outcome o)
+int app_submit(struct app *app, const struct secret *url, const struct secret *form, http_callback_t cb,
+	       void *userdata, struct http_request **ret)
 {
-	const struct config *c = manager_config(app->m);
-	int64_t now = now_realtime_sec_ceil(), paused; /* a pause is never shorter than asked */
-	struct rl_state before = app->rl;
+	return app->transport->submit(app->transport_userdata, url, form, cb, userdata, ret);
+}
 
+static void slot_freed(struct app *app)
+{
 	if (app->in_flight > 0)
 		app->in_flight--;
-	if (r) {
-		paused = ratelimit_on_answer(&app->rl, &c->rate_limit, &c->refresh, now,
-					     o == GRAPH_THROTTLED ? RL_ANSWER_THROTTLED : RL_ANSWER_OK,
-					     r->app_usage, r->buc_usage, r->retry_after, manager_random());
-		if (paused && paused != before.paused_until) {
-			char d[32];
-			format_duration(paused - now, d, sizeof(d));
-			log_app(LOG_WARNING, app->name, "%s: no requests to this app for %s",
-				o == GRAPH_THROTTLED ? "throttled by Meta" : "usage above stop_above", d);
-			wake_at(app, paused);
-		}
-		if (app->rl.paused_until != before.paused_until ||
-		    app->rl.throttle_count != before.throttle_count ||
-		    app->rl.backoff_level != before.backoff_level)
-			persist(app);
-	}
 	if (app->in_flight == 0 && app->reconfigure)
 		schedule_reconfigure(app);
-	app_dispatch(app);
+}
+
+void app_cancel(struct app *app, struct http_request *req)
+{
+	if (!req)
+		return;
+	app->transport->cancel(app->transport_userdata, req);
+	slot_freed(app);
+	dispatch(app);
+}
+
+void app_on_answer(struct app *app, const struct http_response *r, bool throttled)
+{
+	const struct config *c = app->ctx->config;
+	int64_t now = app->ctx->now_ceil(), paused; /* a pause is never shorter than asked */
+	struct rl_state before = app->rl;
+
+	slot_freed(app);
+	paused = ratelimit_on_answer(&app->rl, &c->rate_limit, &c->refresh, now,
+				     throttled ? RL_ANSWER_THROTTLED : RL_ANSWER_OK, r->app_usage, r->buc_usage,
+				     r->retry_after, app->ctx->random());
+	if (paused && paused != before.paused_until) {
+		char d[32];
+		format_duration(paused - now, d, sizeof(d));
+		log_app(LOG_WARNING, app->name, "%s: no requests to this app for %s",
+			throttled ? "throttled by Meta" : "usage above stop_above", d);
+		wake_at(app, paused);
+	}
+	if (app->rl.paused_until != before.paused_until || app->rl.throttle_count != before.throttle_count ||
+	    app->rl.backoff_level != before.backoff_level)
+		persist(app);
+	dispatch(app);
+	if (paused && paused != before.paused_until)
+		pause_changed(app);
 }

@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: MIT */
-/* The control commands, as the manager carries them out. Who may call them is
- * decided in control.c before they get here. */
+#include "engine/commands.h"
+
 #include <cjson/cJSON.h>
 #include <sodium.h>
 #include <stdio.h>
 
-#include "meta/enroll.h"
 #include "basic/log.h"
-#include "engine/manager-internal.h"
 #include "basic/util.h"
+#include "engine/manager.h"
+#include "engine/operation.h"
+#include "engine/reload.h"
+#include "engine/view.h"
+#include "meta/enroll.h"
+#include "meta/graph.h"
 
 static const struct principal_list *op_admins(void *ud)
 {
@@ -16,18 +20,20 @@ static const struct principal_list *op_admins(void *ud)
 	return &m->config->admins;
 }
 
-static const struct principal_list *op_readers(void *ud, const char *account)
+static void *op_lookup(void *ud, const char *name, const struct principal_list **ret_readers)
 {
-	struct account *a = manager_find_account(ud, account);
-	return a ? &a->cfg->readers : NULL;
+	struct account *a = manager_find_account(ud, name);
+
+	*ret_readers = a ? &a->cfg->readers : NULL;
+	return a;
 }
 
-static const char *why_no_token(enum proto_error e)
+static const char *why_no_token(int error)
 {
-	switch (e) {
-	case PROTO_NO_TOKEN: return "no token yet: import one or enroll";
-	case PROTO_EXPIRED: return "the token has expired; a new login is needed";
-	case PROTO_REAUTH_REQUIRED: return "Meta withdrew the grant; a new login is needed";
+	switch (error) {
+	case -ENOKEY: return "no token yet: import one or enroll";
+	case -EKEYEXPIRED: return "the token has expired; a new login is needed";
+	case -EKEYREVOKED: return "Meta withdrew the grant; a new login is needed";
 	default: return "the token cannot be read from the vault";
 	}
 }
@@ -36,6 +42,7 @@ static const char *why_no_token(enum proto_error e)
 static size_t json_escape(char *out, size_t room, const char *s, size_t n)
 {
 	size_t k = 0;
+
 	for (size_t i = 0; i < n && k + 2 < room; i++) {
 		if (s[i] == '"' || s[i] == '\\')
 			out[k++] = '\\';
@@ -46,16 +53,17 @@ static size_t json_escape(char *out, size_t room, const char *s, size_t n)
 
 /* The hot path: the answer is written straight into a buffer that is wiped,
  * without a JSON tree or heap copies of the token. */
-static void op_token(void *ud, struct control_request *req, const char *account)
+static void op_token(void *ud, struct control_request *req, void *account)
 {
-	struct account *a = manager_find_account(ud, account);
+	struct manager *m = ud;
+	struct account *a = account;
 	struct token_view tok = { 0 };
-	enum proto_error e = account_read_token(a, now_realtime_sec(), &tok);
+	int r = account_read_token(a, m->ctx.now(), &tok);
 	char line[2 * SECRET_MAX + 512], proof[65] = "";
 	size_t n;
 
-	if (e != PROTO_OK) {
-		control_answer_error(req, e, why_no_token(e));
+	if (r < 0) {
+		control_answer_error(req, r, why_no_token(r));
 		return;
 	}
 	if (a->app->cfg->platform == PLATFORM_FACEBOOK) {
@@ -64,31 +72,35 @@ static void op_token(void *ud, struct control_request *req, const char *account)
 	}
 	n = (size_t)snprintf(line, sizeof(line), "{\"ok\":true,\"account\":\"%s\",\"token\":\"", a->name);
 	n += json_escape(line + n, sizeof(line) - n - 128, tok.data, tok.len);
-	n += (size_t)snprintf(line + n, sizeof(line) - n, "\",\"expires_at\":%lld%s%s%s}",
-			      (long long)a->expires_at, *proof ? ",\"appsecret_proof\":\"" : "", proof,
-			      *proof ? "\"" : "");
+	n += (size_t)snprintf(line + n, sizeof(line) - n, "\",\"expires_at\":%lld%s%s%s}", (long long)a->expires_at,
+			      *proof ? ",\"appsecret_proof\":\"" : "", proof, *proof ? "\"" : "");
 	token_view_clear(&tok);
 	control_answer_raw(req, line, n);
 	explicit_bzero(line, sizeof(line));
 }
 
-static void op_status(void *ud, struct control_request *req, const struct control_caller *c, bool admin)
+static void op_status(void *ud, struct control_request *req, const struct caller *c, bool admin)
 {
-	cJSON *ans = report_status(ud, c, admin);
+	struct view_set set;
+	cJSON *ans = NULL;
+
+	if (manager_view(ud, c, admin, &set) >= 0) {
+		ans = render_status(&set.src);
+		view_set_done(&set);
+	}
 	if (!ans)
-		control_answer_error(req, PROTO_INTERNAL, "out of memory");
+		control_answer_error(req, -ENOMEM, "out of memory");
 	else
 		control_answer(req, ans);
 }
 
-static void answer_result(struct account *a, enum proto_error e, const char *message, void *userdata,
-			  bool with_state)
+static void answer_result(struct account *a, int error, const char *message, void *userdata, bool with_state)
 {
 	struct control_request *req = userdata;
 	cJSON *ans;
 
-	if (e != PROTO_OK) {
-		control_answer_error(req, e, message);
+	if (error < 0) {
+		control_answer_error(req, error, message);
 		return;
 	}
 	ans = control_answer_new();
@@ -99,57 +111,57 @@ static void answer_result(struct account *a, enum proto_error e, const char *mes
 	control_answer(req, ans);
 }
 
-static void refresh_done(struct account *a, enum proto_error e, const char *message, void *userdata)
+static void refresh_done(struct account *a, int error, const char *message, void *userdata)
 {
-	answer_result(a, e, message, userdata, true);
+	answer_result(a, error, message, userdata, true);
 }
 
-static void import_done(struct account *a, enum proto_error e, const char *message, void *userdata)
+static void import_done(struct account *a, int error, const char *message, void *userdata)
 {
-	answer_result(a, e, message, userdata, false);
+	answer_result(a, error, message, userdata, false);
 }
 
-static void op_refresh(void *ud, struct control_request *req, const char *account)
+static void op_refresh(void *ud, struct control_request *req, void *account)
 {
-	struct account *a = manager_find_account(ud, account);
+	struct account *a = account;
+	(void)ud;
+
 	log_account(LOG_INFO, a->name, a->app->name, NULL, "refresh requested by uid %u",
 		    (unsigned)control_request_caller(req)->uid);
-	account_refresh(a, refresh_done, req);
+	operation_refresh(a, refresh_done, req);
 }
 
-static void op_import(void *ud, struct control_request *req, const char *account,
-		      struct secret *token, bool short_lived)
+static void op_import(void *ud, struct control_request *req, void *account, struct secret *token, bool short_lived)
 {
-	struct account *a = manager_find_account(ud, account);
+	struct account *a = account;
 	char fp[SECRET_FP_LEN];
+	(void)ud;
 
 	secret_fingerprint(token, fp);
 	log_account(LOG_INFO, a->name, a->app->name, NULL, "import of %s token fp=%s by uid %u",
-		    short_lived ? "a short-lived" : "a long-lived", fp,
-		    (unsigned)control_request_caller(req)->uid);
-	account_import(a, token, short_lived, import_done, req);
+		    short_lived ? "a short-lived" : "a long-lived", fp, (unsigned)control_request_caller(req)->uid);
+	operation_import(a, token, short_lived, import_done, req);
 }
 
-static void op_enroll(void *ud, struct control_request *req, const char *account)
+static void op_enroll(void *ud, struct control_request *req, void *account)
 {
-	struct account *a = manager_find_account(ud, account);
+	struct account *a = account;
 	char state[2 * ENROLL_STATE_BYTES + 1];
 	_cleanup_free_ char *url = NULL;
 	cJSON *ans;
-	int r;
+	(void)ud;
 
 	if (!a->app->cfg->redirect_uri) {
-		control_answer_error(req, PROTO_BAD_REQUEST, "the account's app has no redirect_uri to enrol with");
+		control_answer_error(req, -EINVAL, "the account's app has no redirect_uri to enrol with");
 		return;
 	}
 	if (!a->enroll && !(a->enroll = calloc(1, sizeof(*a->enroll)))) {
-		control_answer_error(req, PROTO_INTERNAL, "out of memory");
+		control_answer_error(req, -ENOMEM, "out of memory");
 		return;
 	}
 	enroll_begin(a->enroll, now_boottime_usec(), state); /* replaces any earlier one */
-	r = enroll_url(a->app->cfg, a->cfg->scopes, state, &url);
-	if (r < 0) {
-		control_answer_error(req, PROTO_INTERNAL, "cannot build the authorization URL");
+	if (enroll_url(a->app->cfg, a->cfg->scopes, state, &url) < 0) {
+		control_answer_error(req, -ENOMEM, "cannot build the authorization URL");
 		return;
 	}
 	log_account(LOG_INFO, a->name, a->app->name, NULL, "enrolment started by uid %u",
@@ -159,15 +171,16 @@ static void op_enroll(void *ud, struct control_request *req, const char *account
 	control_answer(req, ans);
 }
 
-static void op_enroll_finish(void *ud, struct control_request *req, const char *account, const char *redirect)
+static void op_enroll_finish(void *ud, struct control_request *req, void *account, const char *redirect)
 {
-	struct account *a = manager_find_account(ud, account);
+	struct account *a = account;
 	struct enroll_redirect er = { 0 };
 	char why[ENROLL_WHY_MAX];
 	int r;
+	(void)ud;
 
 	if (!a->app->cfg->redirect_uri) {
-		control_answer_error(req, PROTO_BAD_REQUEST, "the account's app has no redirect_uri to enrol with");
+		control_answer_error(req, -EINVAL, "the account's app has no redirect_uri to enrol with");
 		return;
 	}
 	r = enroll_parse_redirect(redirect, a->app->cfg->redirect_uri, &er, why);
@@ -175,72 +188,64 @@ static void op_enroll_finish(void *ud, struct control_request *req, const char *
 		/* Meta's own error: the enrolment under way ends here */
 		if (a->enroll)
 			sodium_memzero(a->enroll, sizeof(*a->enroll));
-		control_answer_error(req, PROTO_UPSTREAM, why);
+		control_answer_error(req, -EREMOTEIO, why);
 		return;
 	}
 	if (r < 0) {
-		control_answer_error(req, PROTO_BAD_REQUEST, why);
+		control_answer_error(req, -EINVAL, why);
 		return;
 	}
 	if (!a->enroll || !enroll_take(a->enroll, er.state_hex, now_boottime_usec())) {
 		enroll_redirect_clear(&er);
-		control_answer_error(req, PROTO_BAD_REQUEST,
+		control_answer_error(req, -EINVAL,
 				     "the state does not match an enrolment under way (wrong, used or older than "
 				     "10 minutes): run igtokenctl enroll again");
 		return;
 	}
 	log_account(LOG_INFO, a->name, a->app->name, NULL, "enrolment: exchanging the authorization code");
-	account_enroll(a, TAKE_PTR(er.code), import_done, req);
+	operation_enroll(a, TAKE_PTR(er.code), import_done, req);
 	enroll_redirect_clear(&er);
 }
 
 static void op_reload(void *ud, struct control_request *req)
 {
 	struct config_diag diag = { 0 };
-	char *text = NULL;
-	size_t n = 0;
-	FILE *f;
+	_cleanup_free_ char *text = NULL;
 
-	if (manager_reload(ud, &diag) >= 0) {
+	if (reload_from_file(ud, &diag) >= 0) {
 		config_diag_clear(&diag);
 		control_answer(req, control_answer_new());
 		return;
 	}
-	f = open_memstream(&text, &n);
-	for (size_t i = 0; f && i < diag.n_lines; i++)
-		fprintf(f, "%s%s", i ? "\n" : "", diag.lines[i]);
-	if (f)
-		fclose(f);
-	control_answer_error(req, PROTO_BAD_REQUEST, text && *text ? text : "the configuration does not load");
-	free(text);
+	text = config_diag_text(&diag);
+	control_answer_error(req, -EINVAL, text && *text ? text : "the configuration does not load");
 	config_diag_clear(&diag);
 }
 
-static void op_metrics(void *ud, struct control_request *req)
+static void op_metrics(void *ud, struct control_request *req, const struct caller *c, bool admin)
 {
-	char *text = report_metrics(ud);
+	struct view_set set;
+	_cleanup_free_ char *text = NULL;
 	cJSON *ans;
 
+	(void)c;
+	(void)admin;
+	if (manager_view(ud, NULL, true, &set) >= 0) {
+		text = render_metrics(&set.src);
+		view_set_done(&set);
+	}
 	if (!text) {
-		control_answer_error(req, PROTO_INTERNAL, "out of memory");
+		control_answer_error(req, -ENOMEM, "out of memory");
 		return;
 	}
 	ans = control_answer_new();
 	cJSON_AddStringToObject(ans, "text", text);
-	free(text);
 	control_answer(req, ans);
 }
 
-static void op_cancel(void *ud, struct control_request *req)
-{
-	struct manager *m = ud;
-	for (size_t i = 0; i < m->n_accounts; i++)
-		account_forget_userdata(m->accounts[i], req);
-}
-
-const struct control_ops manager_control_ops = {
+const struct control_ops commands_ops = {
 	.admins = op_admins,
-	.readers = op_readers,
+	.lookup = op_lookup,
 	.token = op_token,
 	.status = op_status,
 	.refresh = op_refresh,
@@ -249,5 +254,4 @@ const struct control_ops manager_control_ops = {
 	.enroll_finish = op_enroll_finish,
 	.reload = op_reload,
 	.metrics = op_metrics,
-	.cancel = op_cancel,
 };

@@ -1,43 +1,67 @@
 /* SPDX-License-Identifier: MIT */
 #include "engine/manager.h"
 
-#include <sodium.h>
-#include <stdio.h>
 #include <systemd/sd-daemon.h>
 
-#include "engine/hooks.h"
 #include "basic/log.h"
-#include "engine/sink.h"
-#include "engine/manager-internal.h"
-#include "meta/schedule.h"
+#include "basic/tokencache.h"
 #include "basic/util.h"
+#include "engine/hooks.h"
+#include "engine/operation.h"
+#include "engine/sink.h"
+#include "engine/view.h"
+#include "meta/schedule.h"
+#include "serve/control.h"
+#include "serve/render.h"
+#include "store/vault.h"
 
+#define STATUS_INTERVAL_USEC (1 * USEC_PER_SEC) /* at most one STATUS= a second, however busy */
 
-/* ---- accessors for account.c and app.c ---- */
+static const struct engine_events manager_events;
 
-struct vault *manager_vault(struct manager *m)
+int manager_new(const char *config_path, struct manager **ret)
 {
-	return m->vault;
+	struct manager *m = calloc(1, sizeof(*m));
+
+	if (!m || !(m->config_path = strdup(config_path))) {
+		free(m);
+		return -ENOMEM;
+	}
+	m->ctx = (struct engine_ctx){
+		.now = engine_clock_now,
+		.now_ceil = engine_clock_now_ceil,
+		.random = engine_random,
+		.events = &manager_events,
+		.events_userdata = m,
+	};
+	*ret = m;
+	return 0;
 }
 
-struct tokencache *manager_tokens(struct manager *m)
+struct manager *manager_free(struct manager *m)
 {
-	return m->tokens;
-}
-
-sd_event *manager_event(struct manager *m)
-{
-	return m->event;
-}
-
-const struct config *manager_config(struct manager *m)
-{
-	return m->config;
-}
-
-double manager_random(void)
-{
-	return (double)randombytes_uniform(1u << 30) / (double)(1u << 30);
+	if (!m)
+		return NULL;
+	control_free(m->control);
+	for (size_t i = 0; i < m->n_accounts; i++) {
+		operation_cancel_all(m->accounts[i], -ECANCELED, "igtokend is stopping");
+		account_free(m->accounts[i]);
+	}
+	for (size_t i = 0; i < m->n_apps; i++)
+		app_free(m->apps[i]);
+	free(m->accounts);
+	free(m->apps);
+	free(m->heap);
+	hooks_free(m->hooks);
+	tokencache_free(m->tokens);
+	sd_event_source_disable_unref(m->deadline_timer);
+	sd_event_source_disable_unref(m->status_timer);
+	sd_event_unref(m->event);
+	vault_close(m->vault);
+	config_free(m->config);
+	free(m->config_path);
+	free(m);
+	return NULL;
 }
 
 static int cmp_account_name(const void *key, const void *e)
@@ -48,6 +72,7 @@ static int cmp_account_name(const void *key, const void *e)
 struct account *manager_find_account(struct manager *m, const char *name)
 {
 	struct account **a;
+
 	if (!m->n_accounts)
 		return NULL;
 	a = bsearch(name, m->accounts, m->n_accounts, sizeof(*m->accounts), cmp_account_name);
@@ -62,11 +87,26 @@ struct app *manager_find_app(struct manager *m, const char *name)
 	return NULL;
 }
 
+int manager_view(struct manager *m, const struct caller *caller, bool admin, struct view_set *ret)
+{
+	*ret = (struct view_set){
+		.accounts = m->accounts,
+		.n_accounts = m->n_accounts,
+		.apps = m->apps,
+		.n_apps = m->n_apps,
+		.admins = &m->config->admins,
+		.caller = caller,
+		.admin = admin,
+	};
+	return view_set_init(ret, m->ctx.now());
+}
+
 /* ---- deadlines: one timer for all accounts, at the earliest ---- */
 
 static void heap_swap(struct manager *m, size_t i, size_t j)
 {
 	struct account *t = m->heap[i];
+
 	m->heap[i] = m->heap[j];
 	m->heap[j] = t;
 	m->heap[i]->heap_index = i;
@@ -99,6 +139,7 @@ static void heap_down(struct manager *m, size_t i)
 static void heap_remove(struct manager *m, struct account *a)
 {
 	size_t i = a->heap_index;
+
 	if (i == SIZE_MAX)
 		return;
 	a->heap_index = SIZE_MAX;
@@ -141,11 +182,13 @@ static void arm_deadline_timer(struct manager *m)
 	int64_t now, next;
 	int r;
 
+	if (!m->deadline_timer)
+		return;
 	if (m->n_heap == 0) {
 		(void)sd_event_source_set_enabled(m->deadline_timer, SD_EVENT_OFF);
 		return;
 	}
-	now = now_realtime_sec();
+	now = m->ctx.now();
 	next = m->heap[0]->deadline;
 	r = sd_event_source_set_time(m->deadline_timer, (uint64_t)MAX(next, 0) * USEC_PER_SEC);
 	if (r >= 0)
@@ -156,50 +199,92 @@ static void arm_deadline_timer(struct manager *m)
 		log_error_errno(r, "cannot arm the refresh timer: %m");
 }
 
-int manager_on_deadline(sd_event_source *s, uint64_t usec, void *userdata)
+static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct manager *m = userdata;
-	int64_t now = now_realtime_sec();
+	int64_t now = m->ctx.now();
 	(void)s;
 	(void)usec;
 
 	while (m->n_heap > 0 && m->heap[0]->deadline <= now) {
 		struct account *a = m->heap[0];
 		heap_remove(m, a);
-		account_on_deadline(a, now);
+		operation_on_deadline(a, now);
 		if (a->heap_index == SIZE_MAX && !a->ops)
-			manager_account_changed(m, a); /* re-files its next deadline */
+			account_changed(a); /* files its next deadline */
 	}
 	arm_deadline_timer(m);
 	return 0;
 }
 
-/* ---- state changes ---- */
-
-int manager_on_status_timer(sd_event_source *s, uint64_t usec, void *userdata)
+void manager_reset_deadlines(struct manager *m)
 {
-	struct manager *m = userdata;
-	(void)s;
-	(void)usec;
-	manager_update_status(m);
-	return 0;
+	m->n_heap = 0;
+	for (size_t i = 0; i < m->n_accounts; i++)
+		m->accounts[i]->heap_index = SIZE_MAX;
 }
+
+/* ---- state changes ---- */
 
 void manager_update_status(struct manager *m)
 {
-	_cleanup_free_ char *summary = report_summary(m);
+	struct view_set set = { 0 };
+	size_t counts[_STATE_MAX] = { 0 };
+	_cleanup_free_ char *summary = NULL;
+	int64_t now = m->ctx.now(), next = 0;
+
+	if (manager_view(m, NULL, true, &set) < 0)
+		return;
+	for (size_t i = 0; i < m->n_accounts; i++) {
+		const struct account *a = m->accounts[i];
+		int64_t t = account_next_refresh(a, now);
+		counts[account_compute_state(a, now)]++;
+		if (t > 0 && (next == 0 || t < next))
+			next = t;
+	}
+	summary = render_summary(&set.src, counts, m->n_accounts, next);
+	view_set_done(&set);
 	if (summary)
 		(void)sd_notifyf(false, "STATUS=%s", summary);
+}
+
+static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	(void)s;
+	(void)usec;
+	manager_update_status(userdata);
+	return 0;
 }
 
 static void status_soon(struct manager *m)
 {
 	int enabled = SD_EVENT_OFF;
-	(void)sd_event_source_get_enabled(m->status_defer, &enabled);
+
+	if (!m->status_timer)
+		return;
+	(void)sd_event_source_get_enabled(m->status_timer, &enabled);
 	if (enabled != SD_EVENT_OFF)
-		return; /* at most one STATUS= a second, however busy */
-	(void)sd_event_source_set_time_relative(m->status_defer, STATUS_INTERVAL_USEC);
-	(void)sd_event_source_set_enabled(m->status_defer, SD_EVENT_ONESHOT);
+		return;
+	(void)sd_event_source_set_time_relative(m->status_timer, STATUS_INTERVAL_USEC);
+	(void)sd_event_source_set_enabled(m->status_timer, SD_EVENT_ONESHOT);
+}
+
+int manager_add_timers(struct manager *m)
+{
+	int r = sd_event_add_time(m->event, &m->deadline_timer, CLOCK_REALTIME, UINT64_MAX, USEC_PER_SEC,
+				  on_deadline, m);
+
+	if (r < 0)
+		return r;
+	(void)sd_event_source_set_description(m->deadline_timer, "refresh-deadline");
+	(void)sd_event_source_set_enabled(m->deadline_timer, SD_EVENT_OFF);
+	r = sd_event_add_time_relative(m->event, &m->status_timer, CLOCK_BOOTTIME, STATUS_INTERVAL_USEC,
+				       USEC_PER_SEC / 10, on_status_timer, m);
+	if (r < 0)
+		return r;
+	(void)sd_event_source_set_description(m->status_timer, "status-update");
+	(void)sd_event_source_set_enabled(m->status_timer, SD_EVENT_OFF);
+	return 0;
 }
 
 static bool servable(enum account_state s)
@@ -215,7 +300,7 @@ void manager_update_sink(struct manager *m, struct account *a)
 
 	if (!s)
 		return;
-	if (!servable(account_compute_state(a, now_realtime_sec()))) {
+	if (!servable(account_compute_state(a, m->ctx.now()))) {
 		/* an app must never read a dead token */
 		k = sink_remove(s);
 		if (k < 0)
@@ -230,37 +315,51 @@ void manager_update_sink(struct manager *m, struct account *a)
 				  k == -ELOOP ? " (the path passes through a symlink)" : "");
 }
 
+static void broadcast(struct manager *m, struct account *a, const char *event, enum account_state state)
+{
+	_cleanup_free_ char *line = NULL;
+
+	if (!m->control)
+		return;
+	line = render_event(event, a->name, account_state_name(state), a->has_token ? a->expires_at : 0,
+			    m->ctx.now());
+	if (line)
+		control_broadcast(m->control, a->name, line, strlen(line));
+}
+
 static void announce(struct manager *m, struct account *a, enum account_state from, enum account_state to)
 {
-	int64_t now = now_realtime_sec();
 	bool bad = to == STATE_EXPIRED || to == STATE_REAUTH_REQUIRED || to == STATE_NO_TOKEN ||
 		   to == STATE_RETRYING || to == STATE_THROTTLED || to == STATE_EXPIRING;
+	const char *why = bad ? a->last_error : NULL;
 
 	log_full(bad ? LOG_WARNING : LOG_NOTICE, 0, a->name, a->app->name, account_state_name(to),
-		 "state %s -> %s%s%s", account_state_name(from), account_state_name(to),
-		 bad && a->last_error ? ": " : "", bad && a->last_error ? a->last_error : "");
-	if (m->control)
-		control_broadcast(m->control, a->name, report_event(a, "state", now));
+		 "state %s -> %s%s%s", account_state_name(from), account_state_name(to), why ? ": " : "",
+		 why ?: "");
+	broadcast(m, a, "state", to);
 	if (servable(from) != servable(to))
 		manager_update_sink(m, a);
 	if (a->cfg->on_state_change && m->hooks) {
 		struct hook_facts f = {
-			.account = a->name, .app = a->app->name,
-			.state = account_state_name(to), .previous_state = account_state_name(from),
+			.account = a->name,
+			.app = a->app->name,
+			.state = account_state_name(to),
+			.previous_state = account_state_name(from),
 			.expires_at = a->has_token ? a->expires_at : 0,
-			.error = bad ? a->last_error : NULL,
+			.error = why,
 		};
 		hooks_run(m->hooks, "on_state_change", a->cfg->on_state_change, &f);
 	}
 }
 
-void manager_account_changed(struct manager *m, struct account *a)
+static void on_changed(struct account *a, void *userdata)
 {
-	int64_t now = now_realtime_sec();
+	struct manager *m = userdata;
+	int64_t now = m->ctx.now();
 	enum account_state s;
 
 	if (!m->config)
-		return; /* starting: apply() settles every account afterwards */
+		return; /* starting: every account is settled afterwards */
 	s = account_compute_state(a, now);
 	a->state = s;
 	/* A pass through `refreshing` that ends where it began is no change. */
@@ -270,28 +369,30 @@ void manager_account_changed(struct manager *m, struct account *a)
 		announce(m, a, from, s);
 	}
 	heap_set(m, a, a->ops ? 0 : account_deadline(a, now));
-	if (m->deadline_timer)
-		arm_deadline_timer(m);
+	arm_deadline_timer(m);
 	status_soon(m);
 }
 
-void manager_account_refreshed(struct manager *m, struct account *a)
+static void on_refreshed(struct account *a, void *userdata)
 {
-	int64_t now = now_realtime_sec();
-	enum account_state saved = a->state;
+	struct manager *m = userdata;
+	enum account_state now_state = a->verdict == VERDICT_NOT_EXTENDED ? STATE_EXPIRING : STATE_FRESH;
 
-	a->state = a->verdict == VERDICT_EXPIRING ? STATE_EXPIRING : STATE_FRESH;
-	if (m->control)
-		control_broadcast(m->control, a->name, report_event(a, "refreshed", now));
+	broadcast(m, a, "refreshed", now_state);
 	manager_update_sink(m, a);
 	if (a->cfg->on_refresh && m->hooks) {
 		struct hook_facts f = {
-			.account = a->name, .app = a->app->name,
-			.state = account_state_name(a->state), .previous_state = account_state_name(a->reported),
+			.account = a->name,
+			.app = a->app->name,
+			.state = account_state_name(now_state),
+			.previous_state = account_state_name(a->reported),
 			.expires_at = a->expires_at,
 		};
 		hooks_run(m->hooks, "on_refresh", a->cfg->on_refresh, &f);
 	}
-	a->state = saved;
 }
 
+static const struct engine_events manager_events = {
+	.changed = on_changed,
+	.refreshed = on_refreshed,
+};

@@ -1,55 +1,30 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* Shared by account.c (state, operations queue) and accountop.c (the requests
- * each step sends and what their answers do). */
+/* Operations on an account, from start to answer: a refresh (scheduled or asked
+ * for), a daily check, an import, an enrolment. One runs at a time per account;
+ * others wait behind it. Each waits its turn in the app's queue, sends its
+ * steps (engine/steps.h), and answers whoever waits for it exactly once. */
+
+#include <stdbool.h>
 
 #include "engine/account.h"
 
-#define FB_VALIDATE_INTERVAL 86400 /* facebook tokens are inspected daily */
+/* The answer to whoever started an operation: 0 or a negative errno (see
+ * basic/proto.h for what each becomes on the control socket), and why. */
+typedef void (*op_done_t)(struct account *a, int error, const char *message, void *userdata);
 
-enum op_kind {
-	OP_REFRESH,  /* the account's token: refreshed (instagram) or re-exchanged (facebook) */
-	OP_VALIDATE, /* facebook: the account's token inspected with debug_token */
-	OP_IMPORT,   /* a token from an admin */
-	OP_ENROLL,   /* an authorization code from an enrolment */
-};
+/* A refresh; joins one already under way or waiting. done NULL: the schedule's own. */
+void operation_refresh(struct account *a, op_done_t done, void *userdata);
+/* Takes the token (or the code) whatever happens. */
+void operation_import(struct account *a, struct secret *token, bool short_lived, op_done_t done,
+		      void *userdata);
+void operation_enroll(struct account *a, struct secret *code, op_done_t done, void *userdata);
+/* The account's deadline came: a refresh or a check, as the schedule says. */
+void operation_on_deadline(struct account *a, int64_t now);
 
-enum op_step {
-	STEP_REFRESH,	     /* ig: refresh_access_token(current) */
-	STEP_ME,	     /* ig: /me(candidate) */
-	STEP_EXCHANGE,	     /* ig: ig_exchange_token(candidate) */
-	STEP_IMPORT_REFRESH, /* ig: refresh_access_token(candidate) */
-	STEP_IG_CODE,	     /* ig: POST oauth/access_token(code) */
-	STEP_FB_CODE,	     /* fb: oauth/access_token(code) */
-	STEP_FB_EXCHANGE,    /* fb: fb_exchange_token(candidate) */
-	STEP_FB_REEXCHANGE,  /* fb: fb_exchange_token(current) */
-	STEP_FB_DEBUG_NEW,   /* fb: debug_token(candidate) */
-	STEP_FB_VALIDATE,    /* fb: debug_token(current) */
-};
-
-struct waiter {
-	op_done_t done;
-	void *userdata;
-	struct waiter *next;
-};
-
-struct op {
-	enum op_kind kind;
-	enum op_step step;
-	bool scheduled;	       /* started by the schedule, not by a client */
-	struct secret *token;  /* import and enrolment: the candidate token */
-	struct secret *code;   /* enrolment: the authorization code */
-	bool short_lived;
-	char *user_id, *scopes; /* what Meta said about the candidate */
-	struct http_request *req;
-	struct waiter *waiters;
-	struct op *next;
-};
-
-void op_finish(struct account *a, enum proto_error e, const char *message);
-void apply_record(struct account *a, const struct vault_record *r);
-void fill_record(const struct account *a, struct vault_record *r, struct secret *token, char *scopes);
-void persist_metadata(struct account *a, const char *new_scopes);
-bool expired_by_time(const struct account *a, int64_t now);
-enum op_step op_first_step(const struct account *a, const struct op *op);
+/* A client left: its waiting callbacks are forgotten (the operations go on). */
+void operation_forget_userdata(struct account *a, void *userdata);
+/* Every operation of the account ends now (it leaves): requests under way are
+ * cancelled and whoever waits hears `error`. */
+void operation_cancel_all(struct account *a, int error, const char *message);

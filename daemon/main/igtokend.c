@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 
 #include "conf/config-load.h"
-#include "engine/manager.h"
+#include "engine/lifecycle.h"
 #include "basic/log.h"
 #include "store/vault.h"
 
@@ -154,9 +154,9 @@ int main(int argc, char **argv)
 		printf("%s: new vault key written (mode 0600)\n", key_arg);
 		return 0;
 	case MODE_ROTATE:
-		return manager_rotate_key(config_path, key_arg);
+		return lifecycle_rotate_key(config_path, key_arg);
 	case MODE_RUN:
 	default:
-		return manager_main(config_path);
+		return lifecycle_run(config_path);
 	}
 }

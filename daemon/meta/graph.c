@@ -8,12 +8,6 @@
 
 #define LIFETIME_MAX ((int64_t)10 * 365 * 86400)
 
-const char *graph_outcome_name(enum graph_outcome o)
-{
-	static const char *const n[] = { "ok", "expired", "reauth_required", "throttled", "transient", "error" };
-	return o >= 0 && o < (int)ELEMENTSOF(n) ? n[o] : "error";
-}
-
 /* ---- classification ---- */
 
 static bool is_throttle_code(int code)
@@ -33,24 +27,24 @@ static int json_int(const cJSON *o, const char *key)
 	return 0;
 }
 
-static enum graph_outcome classify_error(int code, int subcode, bool transient, const char *msg)
+static enum verdict classify_error(int code, int subcode, bool transient, const char *msg)
 {
 	bool session_expired = msg && strstr(msg, "Session has expired");
 
 	if (code == 190) {
 		if (subcode == 463 || (subcode == 0 && session_expired))
-			return GRAPH_EXPIRED;
-		return GRAPH_REAUTH;
+			return VERDICT_EXPIRED;
+		return VERDICT_REAUTH;
 	}
 	if (code == 102 || code == 10 || (code >= 200 && code <= 299))
-		return GRAPH_REAUTH;
+		return VERDICT_REAUTH;
 	if (is_throttle_code(code))
-		return GRAPH_THROTTLED;
+		return VERDICT_THROTTLED;
 	if (code == 1 || code == 2 || transient)
-		return GRAPH_TRANSIENT;
+		return VERDICT_TRANSIENT;
 	if (code == 0 && session_expired)
-		return GRAPH_EXPIRED;
-	return GRAPH_ERROR;
+		return VERDICT_EXPIRED;
+	return VERDICT_ERROR;
 }
 
 void graph_classify(int transport_error, const char *error_text, long status, const char *body,
@@ -60,9 +54,9 @@ void graph_classify(int transport_error, const char *error_text, long status, co
 	const char *msg = NULL;
 	bool has_error = false, transient = false;
 
-	*v = (struct graph_verdict){ .outcome = GRAPH_OK };
+	*v = (struct graph_verdict){ .verdict = VERDICT_OK };
 	if (transport_error) {
-		v->outcome = GRAPH_TRANSIENT;
+		v->verdict = VERDICT_TRANSIENT;
 		if (transport_error == -ETIMEDOUT)
 			snprintf(v->why, sizeof(v->why), "no answer in time (timeout)");
 		else if (transport_error == -EMSGSIZE)
@@ -88,24 +82,24 @@ void graph_classify(int transport_error, const char *error_text, long status, co
 	}
 
 	if (status == 429) { /* always a throttle, whatever the body says */
-		v->outcome = GRAPH_THROTTLED;
+		v->verdict = VERDICT_THROTTLED;
 		snprintf(v->why, sizeof(v->why), "HTTP 429 Too Many Requests%s%s", msg ? ": " : "", msg ?: "");
 	} else if (has_error) {
-		v->outcome = classify_error(v->code, v->subcode, transient, msg);
-		if (v->outcome == GRAPH_ERROR && status >= 500)
-			v->outcome = GRAPH_TRANSIENT;
+		v->verdict = classify_error(v->code, v->subcode, transient, msg);
+		if (v->verdict == VERDICT_ERROR && status >= 500)
+			v->verdict = VERDICT_TRANSIENT;
 		if (v->subcode)
 			snprintf(v->why, sizeof(v->why), "Meta error %d/%d: %s", v->code, v->subcode, msg ?: "(no message)");
 		else
 			snprintf(v->why, sizeof(v->why), "Meta error %d: %s", v->code, msg ?: "(no message)");
 	} else if (status >= 500) {
-		v->outcome = GRAPH_TRANSIENT;
+		v->verdict = VERDICT_TRANSIENT;
 		snprintf(v->why, sizeof(v->why), "HTTP %ld from Meta", status);
 	} else if (!cJSON_IsObject(j)) {
-		v->outcome = GRAPH_TRANSIENT;
+		v->verdict = VERDICT_TRANSIENT;
 		snprintf(v->why, sizeof(v->why), "HTTP %ld with an answer that is not a JSON object", status);
 	} else if (status < 200 || status >= 300) {
-		v->outcome = GRAPH_ERROR;
+		v->verdict = VERDICT_ERROR;
 		snprintf(v->why, sizeof(v->why), "HTTP %ld from Meta", status);
 	}
 	cJSON_Delete(j);

@@ -8,30 +8,20 @@
 #include <stdint.h>
 
 #include "conf/config.h"
+#include "meta/verdict.h"
 #include "basic/secret.h"
 
 #define GRAPH_WHY_MAX 256
 #define GRAPH_DEFAULT_LIFETIME (60 * 86400) /* what Meta documents for long-lived tokens */
 
-enum graph_outcome {
-	GRAPH_OK,
-	GRAPH_EXPIRED,	 /* 190/463, "Session has expired" */
-	GRAPH_REAUTH,	 /* 190 (other subcodes), 102, 10, 200-299 */
-	GRAPH_THROTTLED, /* 4, 17, 32, 341, 613, 80001-80009, HTTP 429 */
-	GRAPH_TRANSIENT, /* 1, 2, is_transient, 5xx, timeouts, connection errors, non-JSON */
-	GRAPH_ERROR,	 /* anything else: retried with backoff */
-};
-
-const char *graph_outcome_name(enum graph_outcome o);
-
 struct graph_verdict {
-	enum graph_outcome outcome;
+	enum verdict verdict;
 	int code, subcode; /* Meta's error code and subcode, 0 if none */
 	char why[GRAPH_WHY_MAX]; /* for people and last_error; never holds the request */
 };
 
 /* Classifies an answer: transport error (negative errno), HTTP status, body.
- * GRAPH_OK means a 2xx answer without an error object; its content is parsed separately. */
+ * VERDICT_OK means a 2xx answer without an error object; its content is parsed separately. */
 void graph_classify(int transport_error, const char *error_text, long status, const char *body,
 		    size_t len, struct graph_verdict *ret);
 

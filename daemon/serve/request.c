@@ -3,9 +3,11 @@
 
 #include <cjson/cJSON.h>
 
+#include "basic/proto.h"
+
 static const struct {
 	const char *name;
-	enum control_cmd cmd;
+	enum request_cmd cmd;
 	bool account, admin_only;
 } commands[] = {
 	{ "token", CMD_TOKEN, true, false },
@@ -19,23 +21,23 @@ static const struct {
 	{ "metrics", CMD_METRICS, false, false },
 };
 
-void control_parsed_clear(struct control_parsed *p)
+void request_clear(struct request *p)
 {
 	secret_free(p->token);
 	if (p->redirect)
 		explicit_bzero(p->redirect, strlen(p->redirect)); /* holds an authorization code */
 	free(p->redirect);
-	*p = (struct control_parsed){ 0 };
+	*p = (struct request){ 0 };
 }
 
-static enum proto_error parse_args(cJSON *j, struct control_parsed *p, const char **msg)
+static int parse_args(cJSON *j, struct request *p, const char **msg)
 {
 	const char *a = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "account"));
 
 	if (p->has_account) {
 		if (!a || !name_is_valid(a)) {
 			*msg = "'account' must be an account name";
-			return PROTO_BAD_REQUEST;
+			return -EINVAL;
 		}
 		memcpy(p->account, a, strlen(a) + 1);
 	}
@@ -44,50 +46,49 @@ static enum proto_error parse_args(cJSON *j, struct control_parsed *p, const cha
 		cJSON *sl = cJSON_GetObjectItemCaseSensitive(j, "short_lived");
 		if (!t || !token_is_valid(t, strlen(t))) {
 			*msg = "'token' must be a token (printable, no spaces, at most 8 KiB)";
-			return PROTO_BAD_REQUEST;
+			return -EINVAL;
 		}
 		if (sl && !cJSON_IsBool(sl)) {
 			*msg = "'short_lived' must be true or false";
-			return PROTO_BAD_REQUEST;
+			return -EINVAL;
 		}
 		p->short_lived = cJSON_IsTrue(sl);
 		if (secret_from_mem(t, strlen(t), &p->token) < 0) {
 			*msg = "out of memory";
-			return PROTO_INTERNAL;
+			return -ENOMEM;
 		}
 	}
 	if (p->cmd == CMD_ENROLL_FINISH) {
 		const char *r = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "redirect"));
-		if (!r || !*r || strlen(r) > CONTROL_REDIRECT_MAX) {
+		if (!r || !*r || strlen(r) > REQUEST_REDIRECT_MAX) {
 			*msg = "'redirect' must be the URL the browser was sent to";
-			return PROTO_BAD_REQUEST;
+			return -EINVAL;
 		}
 		if (!(p->redirect = strdup(r))) {
 			*msg = "out of memory";
-			return PROTO_INTERNAL;
+			return -ENOMEM;
 		}
 	}
-	return PROTO_OK;
+	return 0;
 }
 
-enum proto_error control_parse(const char *line, size_t n, struct control_parsed *ret,
-			       const char **ret_message)
+int request_parse(const char *line, size_t n, struct request *ret, const char **ret_message)
 {
-	struct control_parsed p = { 0 };
+	struct request p = { 0 };
 	cJSON *j = n <= PROTO_LINE_MAX ? cJSON_ParseWithLength(line, n) : NULL;
 	const char *cmd = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "cmd"));
-	enum proto_error e = PROTO_UNKNOWN_COMMAND;
+	int e = -EOPNOTSUPP;
 
 	*ret_message = "unknown command";
 	if (n > PROTO_LINE_MAX) {
 		*ret_message = "request longer than 64 KiB";
-		e = PROTO_BAD_REQUEST;
+		e = -EINVAL;
 	} else if (!cJSON_IsObject(j)) {
 		*ret_message = "malformed JSON: a request is one JSON object on one line";
-		e = PROTO_BAD_REQUEST;
+		e = -EINVAL;
 	} else if (!cmd) {
 		*ret_message = "a request needs a string 'cmd'";
-		e = PROTO_BAD_REQUEST;
+		e = -EINVAL;
 	} else
 		for (size_t i = 0; i < ELEMENTSOF(commands); i++)
 			if (streq(cmd, commands[i].name)) {
@@ -98,10 +99,10 @@ enum proto_error control_parse(const char *line, size_t n, struct control_parsed
 				break;
 			}
 	cJSON_Delete(j); /* an import's token in it is wiped on free */
-	if (e != PROTO_OK) {
-		control_parsed_clear(&p);
+	if (e < 0) {
+		request_clear(&p);
 		return e;
 	}
 	*ret = p;
-	return PROTO_OK;
+	return 0;
 }

@@ -7,13 +7,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "basic/proto.h"
 #include "basic/secret.h"
 #include "basic/util.h"
 
-#define CONTROL_REDIRECT_MAX 8192
+#define REQUEST_REDIRECT_MAX 8192
 
-enum control_cmd {
+enum request_cmd {
 	CMD_TOKEN,
 	CMD_WATCH,
 	CMD_STATUS,
@@ -25,8 +24,8 @@ enum control_cmd {
 	CMD_METRICS,
 };
 
-struct control_parsed {
-	enum control_cmd cmd;
+struct request {
+	enum request_cmd cmd;
 	bool has_account;
 	char account[NAME_MAX_LEN + 1];
 	bool admin_only;       /* refresh, import, enroll, enroll_finish, reload */
@@ -35,8 +34,7 @@ struct control_parsed {
 	char *redirect;	       /* enroll_finish */
 };
 
-/* PROTO_OK, or an error code with *ret_message saying why. On success the caller
- * clears ret with control_parsed_clear(). */
-enum proto_error control_parse(const char *line, size_t n, struct control_parsed *ret,
-			       const char **ret_message);
-void control_parsed_clear(struct control_parsed *p);
+/* 0, or why not with *ret_message for people: -EINVAL (malformed), -EOPNOTSUPP
+ * (no such command), -ENOMEM. On success the caller clears ret with request_clear(). */
+int request_parse(const char *line, size_t n, struct request *ret, const char **ret_message);
+void request_clear(struct request *p);

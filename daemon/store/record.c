@@ -3,6 +3,8 @@
 
 #include <sodium.h>
 
+#include "meta/verdict.h"
+
 enum {
 	T_TOKEN = 1,
 	T_ISSUED_AT = 2,
@@ -206,7 +208,7 @@ static int decode_field(struct vault_record *r, const struct field *f, bool with
 	case T_LAST_VALIDATED: r->last_validated = v; break;
 	case T_NEXT_ATTEMPT: r->next_attempt = v; break;
 	case T_FAILURES: r->failures = (uint32_t)MIN((uint64_t)v, UINT32_MAX); break;
-	case T_VERDICT: r->verdict = (uint8_t)(v <= VERDICT_EXPIRING && v >= 0 ? v : VERDICT_NONE); break;
+	case T_VERDICT: r->verdict = (uint8_t)(v >= 0 && v < _VERDICT_MAX && verdict_is_standing((enum verdict)v) ? v : VERDICT_OK); break;
 	case T_TOKEN_TYPE: r->token_type = (uint8_t)(v == 1); break;
 	case T_EXPIRY_ASSUMED: r->expiry_assumed = v != 0; break;
 	default: break;

@@ -13,14 +13,6 @@
 #define RECORD_STRING_MAX 4096
 #define RECORD_PLAIN_MAX (SECRET_MAX + 8 * RECORD_STRING_MAX)
 
-/* Verdicts and states that must survive a restart. */
-enum record_verdict {
-	VERDICT_NONE = 0,
-	VERDICT_EXPIRED = 1,
-	VERDICT_REAUTH = 2,
-	VERDICT_EXPIRING = 3, /* facebook: cannot be extended */
-};
-
 struct vault_record {
 	struct secret *token;
 	int64_t issued_at;
@@ -30,7 +22,7 @@ struct vault_record {
 	int64_t last_validated;
 	int64_t next_attempt; /* retry backoff deadline, 0 = none */
 	uint32_t failures;
-	uint8_t verdict;
+	uint8_t verdict;	     /* a standing enum verdict (meta/verdict.h), or VERDICT_OK */
 	uint8_t token_type; /* 0 user, 1 page */
 	bool expiry_assumed; /* imported; Meta has not told the real expiry yet */
 	char *user_id;

@@ -4,13 +4,12 @@
 
 #include "serve/request.h"
 
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct control_parsed p;
+	struct request p;
 	const char *msg;
 
-	if (control_parse((const char *)data, size, &p, &msg) == PROTO_OK)
-		control_parsed_clear(&p);
+	if (request_parse((const char *)data, size, &p, &msg) == 0)
+		request_clear(&p);
 	return 0;
 }

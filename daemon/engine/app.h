@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* An app at run time: Meta's rate-limit unit (CONTRACT section 10). It owns the
+ * HTTP client its requests go through and paces the requests waiting to go out:
+ * at most max_in_flight at once, none while Meta has paused the app, one probe
+ * after a pause, above slow_above only urgent ones. It knows nothing of accounts:
+ * a waiting request is a struct app_request with callbacks. */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine/context.h"
+#include "meta/ratelimit.h"
+#include "net/http.h"
+
+struct app_request;
+
+struct app_request_ops {
+	/* The app lets the request go now: send it through app_submit(), or return < 0 if
+	 * nothing went out (the request has dealt with that itself). */
+	int (*send)(struct app_request *r);
+	bool (*urgent)(struct app_request *r, int64_t now);
+	int64_t (*urgent_at)(struct app_request *r); /* when it turns urgent, 0 never */
+	/* A pause began or ended while it waits (its account may show `throttled`). */
+	void (*pause_changed)(struct app_request *r);
+};
+
+struct app_request {
+	const struct app_request_ops *ops;
+	bool queued;
+};
+
+/* How requests reach Meta: the app's HTTP client, or a fake in tests. */
+struct app_transport {
+	int (*submit)(void *userdata, const struct secret *url, const struct secret *form, http_callback_t cb,
+		      void *cb_userdata, struct http_request **ret);
+	void (*cancel)(void *userdata, struct http_request *req);
+};
+
+struct app {
+	const struct engine_ctx *ctx;
+	char *name;
+	const struct app_config *cfg; /* in the current config */
+	struct http_client *http;
+	const struct app_transport *transport;
+	void *transport_userdata;
+	struct rl_state rl;
+	struct app_request **queue; /* waiting to go out, in order */
+	size_t n_queue, queue_size;
+	unsigned in_flight;
+	sd_event_source *wake; /* a pause ends, or usage figures go stale */
+	sd_event_source *reconfigure_source;
+	bool reconfigure; /* new HTTP settings wait for requests under way */
+	bool keep;	  /* reload bookkeeping */
+};
+
+/* Makes the app and reads its rate-limit state from the vault (pauses survive restarts). */
+int app_new(const struct engine_ctx *ctx, const struct app_config *cfg, struct app **ret);
+struct app *app_free(struct app *app);
+/* After a reload: new settings, a new HTTP client once no request is under way. */
+void app_configure(struct app *app, const struct app_config *cfg);
+/* Tests: requests go to this transport instead of Meta. */
+void app_set_transport(struct app *app, const struct app_transport *t, void *userdata);
+
+void app_enqueue(struct app *app, struct app_request *r);
+void app_dequeue(struct app *app, struct app_request *r);
+bool app_paused(const struct app *app, int64_t now);
+
+/* From a send callback: the request goes out; cb runs once with Meta's answer,
+ * which must then reach app_on_answer(). */
+int app_submit(struct app *app, const struct secret *url, const struct secret *form, http_callback_t cb,
+	       void *userdata, struct http_request **ret);
+/* The answer to a request of this app: rate-limit bookkeeping, then the next ones go. */
+void app_on_answer(struct app *app, const struct http_response *r, bool throttled);
+/* A request under way is given up (its account leaves): cancelled, its slot freed. */
+void app_cancel(struct app *app, struct http_request *req);

@@ -1,0 +1,336 @@
+/* SPDX-License-Identifier: MIT */
+#include "engine/steps.h"
+
+#include <stdio.h>
+#include <time.h>
+
+#include "basic/log.h"
+#include "basic/util.h"
+#include "store/vault.h"
+
+#define NO_EXTENSION_SLACK 2 /* seconds: a re-exchange that moves expiry less has not extended it */
+
+void op_state_clear(struct op_state *s)
+{
+	secret_free(s->token);
+	secret_free(s->code);
+	free(s->user_id);
+	free(s->scopes);
+	*s = (struct op_state){ 0 };
+}
+
+bool steps_own_token(const struct op_state *s)
+{
+	return s->kind == OP_REFRESH || s->kind == OP_VALIDATE;
+}
+
+enum op_step steps_first(const struct account *a, const struct op_state *s)
+{
+	bool fb = a->app->cfg->platform == PLATFORM_FACEBOOK;
+
+	switch (s->kind) {
+	case OP_REFRESH:
+		if (!fb)
+			return STEP_REFRESH;
+		/* page tokens that never expire are validated, not refreshed */
+		return a->expires_at == 0 || a->token_type == 1 ? STEP_FB_VALIDATE : STEP_FB_REEXCHANGE;
+	case OP_VALIDATE: return STEP_FB_VALIDATE;
+	case OP_IMPORT: return fb ? STEP_FB_DEBUG_NEW : STEP_ME;
+	case OP_ENROLL:
+	default: return fb ? STEP_FB_CODE : STEP_IG_CODE;
+	}
+}
+
+int steps_request(struct account *a, const struct op_state *s, struct secret **url, struct secret **form)
+{
+	_cleanup_(record_freep) struct vault_record *cur = NULL;
+	const struct app_config *ac = a->app->cfg;
+	int k;
+
+	if (steps_own_token(s)) {
+		k = vault_load(a->ctx->vault, a->name, &cur);
+		if (k < 0)
+			return k;
+	}
+	switch (s->step) {
+	case STEP_REFRESH: return graph_url_ig_refresh(ac, cur->token, url);
+	case STEP_ME: return graph_url_ig_me(ac, s->token, url);
+	case STEP_EXCHANGE: return graph_url_ig_exchange(ac, s->token, url);
+	case STEP_IMPORT_REFRESH: return graph_url_ig_refresh(ac, s->token, url);
+	case STEP_IG_CODE: return graph_ig_code_exchange(ac, s->code->data, url, form);
+	case STEP_FB_CODE: return graph_url_fb_code(ac, s->code->data, url);
+	case STEP_FB_EXCHANGE: return graph_url_fb_exchange(ac, s->token, url);
+	case STEP_FB_REEXCHANGE: return graph_url_fb_exchange(ac, cur->token, url);
+	case STEP_FB_DEBUG_NEW: return graph_url_fb_debug(ac, s->token, url);
+	case STEP_FB_VALIDATE: return graph_url_fb_debug(ac, cur->token, url);
+	}
+	return -EINVAL;
+}
+
+/* ---- results ---- */
+
+static void done(struct step_result *ret, int error, const char *message)
+{
+	ret->done = true;
+	ret->error = error;
+	snprintf(ret->message, sizeof(ret->message), "%s", message ?: "");
+}
+
+static void next(struct step_result *ret, enum op_step step)
+{
+	ret->done = false;
+	ret->next = step;
+}
+
+static void failed_to_seal(struct step_result *ret, int k)
+{
+	char why[128];
+	errno = -k;
+	snprintf(why, sizeof(why), "cannot seal the new token in the vault: %m");
+	done(ret, -EIO, why);
+}
+
+/* A token from an answer (refresh, exchange, code): issued when the request was sent. */
+static struct new_token from_answer(const struct graph_token *t, const struct http_response *r,
+				    const struct op_state *s)
+{
+	return (struct new_token){
+		.token = t->token,
+		.issued_at = r->sent_at,
+		.expires_at = r->sent_at + (t->expires_in > 0 ? t->expires_in : GRAPH_DEFAULT_LIFETIME),
+		.user_id = t->user_id ?: (s ? s->user_id : NULL),
+		.scopes = t->scopes ?: (s ? s->scopes : NULL),
+	};
+}
+
+/* ---- answers about the account's own token (refresh, validate) ---- */
+
+static void validated(struct account *a, const struct http_response *r, struct step_result *ret)
+{
+	struct graph_token t = { 0 };
+	int64_t now = a->ctx->now();
+
+	if (graph_parse_debug(r->body, r->body_len, &t) < 0) {
+		account_note_failure(a, "Meta's debug_token answer is unreadable");
+		return done(ret, -EREMOTEIO, a->last_error);
+	}
+	if (!t.is_valid) {
+		bool gone = a->expires_at && a->expires_at <= now;
+		account_set_verdict(a, gone ? VERDICT_EXPIRED : VERDICT_REAUTH,
+				    gone ? "debug_token: the token has expired" : "debug_token: the token is no longer valid");
+		graph_token_clear(&t);
+		return done(ret, verdict_to_errno(a->verdict), a->last_error);
+	}
+	account_note_validated(a, t.expires_at, t.data_access_expires_at, t.scopes);
+	graph_token_clear(&t);
+	done(ret, 0, NULL);
+}
+
+static void not_extended(struct account *a, struct step_result *ret)
+{
+	char why[160], when[64];
+	time_t e = (time_t)a->expires_at;
+	struct tm tm;
+
+	gmtime_r(&e, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", &tm);
+	snprintf(why, sizeof(why), "Meta does not extend this token; log in again before %s", when);
+	account_set_verdict(a, VERDICT_NOT_EXTENDED, why);
+	done(ret, 0, NULL);
+}
+
+static void refreshed(struct account *a, const struct op_state *s, const struct http_response *r,
+		      struct step_result *ret)
+{
+	struct graph_token t = { 0 };
+	struct new_token n;
+	int k;
+
+	if (graph_parse_token(r->body, r->body_len, &t) < 0) {
+		account_note_failure(a, "Meta's answer holds no usable access_token");
+		return done(ret, -EREMOTEIO, a->last_error);
+	}
+	n = from_answer(&t, r, NULL);
+	n.refreshed = true;
+	n.token_type = a->token_type;
+	n.data_access_expires_at = a->data_access_expires_at;
+	n.last_validated = a->last_validated;
+	if (s->step == STEP_FB_REEXCHANGE && n.expires_at <= a->expires_at + NO_EXTENSION_SLACK) {
+		graph_token_clear(&t); /* Meta did not move the expiry: this token cannot be extended */
+		return not_extended(a, ret);
+	}
+	k = account_store_token(a, &n);
+	graph_token_clear(&t);
+	if (k < 0) {
+		char why[128];
+		errno = -k;
+		snprintf(why, sizeof(why), "cannot seal the new token in the vault: %m");
+		account_note_failure(a, why);
+		return done(ret, -EREMOTEIO, a->last_error);
+	}
+	a->refresh_ok++;
+	account_refreshed(a);
+	done(ret, 0, NULL);
+}
+
+static void own_token_answer(struct account *a, const struct op_state *s, const struct http_response *r,
+			     const struct graph_verdict *v, struct step_result *ret)
+{
+	switch (v->verdict) {
+	case VERDICT_OK:
+		if (s->step == STEP_FB_VALIDATE)
+			return validated(a, r, ret);
+		return refreshed(a, s, r, ret);
+	case VERDICT_EXPIRED:
+	case VERDICT_REAUTH:
+		account_set_verdict(a, v->verdict, v->why);
+		break;
+	case VERDICT_THROTTLED:
+		account_note_throttled(a, v->why);
+		break;
+	default:
+		account_note_failure(a, v->why);
+		break;
+	}
+	done(ret, verdict_to_errno(v->verdict), v->why);
+}
+
+/* ---- answers about a candidate token (import, enrolment) ---- */
+
+static void keep_candidate_facts(struct op_state *s, struct graph_token *t)
+{
+	if (t->user_id) {
+		free(s->user_id);
+		s->user_id = TAKE_PTR(t->user_id);
+	}
+	if (t->scopes) {
+		free(s->scopes);
+		s->scopes = TAKE_PTR(t->scopes);
+	}
+}
+
+/* Seals the candidate and ends the operation. */
+static void store_candidate(struct account *a, const struct new_token *n, struct step_result *ret)
+{
+	/* facebook: a token from an exchange has last_validated 0, so debug_token
+	 * inspects it right after (scopes, data access expiry) */
+	int k = account_store_token(a, n);
+
+	if (k < 0)
+		return failed_to_seal(ret, k);
+	account_refreshed(a);
+	done(ret, 0, NULL);
+}
+
+static void debugged_candidate(struct account *a, struct op_state *s, const struct http_response *r,
+			       struct step_result *ret)
+{
+	struct graph_token t = { 0 };
+	int64_t now = a->ctx->now();
+	struct new_token n;
+
+	if (graph_parse_debug(r->body, r->body_len, &t) < 0)
+		return done(ret, -EREMOTEIO, "Meta's debug_token answer is unreadable");
+	if (!t.is_valid) {
+		graph_token_clear(&t);
+		return done(ret, -EKEYREVOKED, "Meta says this token is not valid (debug_token)");
+	}
+	keep_candidate_facts(s, &t);
+	if (s->short_lived) {
+		graph_token_clear(&t);
+		return next(ret, STEP_FB_EXCHANGE);
+	}
+	n = (struct new_token){
+		.token = s->token,
+		.issued_at = now,
+		.expires_at = t.expires_at >= 0 ? t.expires_at : now + GRAPH_DEFAULT_LIFETIME,
+		.data_access_expires_at = MAX(t.data_access_expires_at, 0),
+		.last_validated = now,
+		.user_id = s->user_id,
+		.scopes = s->scopes,
+		.token_type = t.type && streq(t.type, "PAGE"),
+	};
+	graph_token_clear(&t);
+	store_candidate(a, &n, ret);
+}
+
+/* The candidate token changes hands: a code became a token, or a short-lived one a long-lived one. */
+static int take_token(struct op_state *s, const struct http_response *r, struct graph_token *t)
+{
+	int k = graph_parse_token(r->body, r->body_len, t);
+
+	if (k < 0)
+		return k;
+	keep_candidate_facts(s, t);
+	secret_free(s->token);
+	s->token = TAKE_PTR(t->token);
+	return 0;
+}
+
+static void candidate_ok(struct account *a, struct op_state *s, const struct http_response *r,
+			 struct step_result *ret)
+{
+	struct graph_token t = { 0 };
+	struct new_token n;
+	char *id = NULL;
+
+	switch (s->step) {
+	case STEP_ME:
+		if (graph_parse_me(r->body, r->body_len, &id) < 0)
+			return done(ret, -EREMOTEIO, "Meta's answer to /me holds no user id");
+		free(s->user_id);
+		s->user_id = id;
+		return next(ret, s->short_lived ? STEP_EXCHANGE : STEP_IMPORT_REFRESH);
+	case STEP_IG_CODE:
+	case STEP_FB_CODE:
+		if (take_token(s, r, &t) < 0)
+			return done(ret, -EREMOTEIO, "Meta's code exchange answer holds no token");
+		graph_token_clear(&t);
+		return next(ret, s->step == STEP_IG_CODE ? STEP_EXCHANGE : STEP_FB_EXCHANGE);
+	case STEP_FB_DEBUG_NEW: return debugged_candidate(a, s, r, ret);
+	default: /* the exchanges: a long-lived token, issued when the request was sent */
+		if (take_token(s, r, &t) < 0)
+			return done(ret, -EREMOTEIO, "Meta's exchange answer holds no token");
+		n = from_answer(&t, r, s);
+		n.token = s->token;
+		n.refreshed = s->step == STEP_IMPORT_REFRESH;
+		graph_token_clear(&t);
+		return store_candidate(a, &n, ret);
+	}
+}
+
+static void candidate_answer(struct account *a, struct op_state *s, const struct http_response *r,
+			     const struct graph_verdict *v, struct step_result *ret)
+{
+	int64_t now = a->ctx->now();
+
+	if (s->step == STEP_IMPORT_REFRESH && v->verdict != VERDICT_OK) {
+		/* Meta refused (most likely the token is under 24 hours old): /me has just
+		 * validated it, so that is no verdict. Keep it with the documented lifetime
+		 * and learn the real expiry at the first refresh, once it is min_age old. */
+		struct new_token n = {
+			.token = s->token,
+			.issued_at = now,
+			.expires_at = now + GRAPH_DEFAULT_LIFETIME,
+			.assumed = true,
+			.user_id = s->user_id,
+			.scopes = s->scopes,
+		};
+		log_account(LOG_INFO, a->name, a->app->name, NULL,
+			    "imported token not refreshed at once (%s); assuming a 60-day lifetime", v->why);
+		return store_candidate(a, &n, ret);
+	}
+	if (v->verdict != VERDICT_OK)
+		return done(ret, verdict_to_errno(v->verdict), v->why);
+	candidate_ok(a, s, r, ret);
+}
+
+void steps_answer(struct account *a, struct op_state *s, const struct http_response *r,
+		  const struct graph_verdict *v, struct step_result *ret)
+{
+	*ret = (struct step_result){ 0 };
+	if (steps_own_token(s))
+		own_token_answer(a, s, r, v, ret);
+	else
+		candidate_answer(a, s, r, v, ret);
+}

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The steps of an operation: what each one sends to Meta (CONTRACT sections 9
+ * and 12), and what Meta's answer does to the account: a new token sealed, a
+ * verdict, a failure, a throttle, or the next step. engine/operation.c runs
+ * them; nothing here queues or answers anyone. */
+
+#include <stdbool.h>
+
+#include "engine/account.h"
+#include "meta/graph.h"
+#include "net/http.h"
+
+enum op_kind {
+	OP_REFRESH,  /* the account's token: refreshed (instagram) or re-exchanged (facebook) */
+	OP_VALIDATE, /* facebook: the account's token inspected with debug_token */
+	OP_IMPORT,   /* a token from an admin */
+	OP_ENROLL,   /* an authorization code from an enrolment */
+};
+
+enum op_step {
+	STEP_REFRESH,	     /* ig: refresh_access_token(current) */
+	STEP_ME,	     /* ig: /me(candidate) */
+	STEP_EXCHANGE,	     /* ig: ig_exchange_token(candidate) */
+	STEP_IMPORT_REFRESH, /* ig: refresh_access_token(candidate) */
+	STEP_IG_CODE,	     /* ig: POST oauth/access_token(code) */
+	STEP_FB_CODE,	     /* fb: oauth/access_token(code) */
+	STEP_FB_EXCHANGE,    /* fb: fb_exchange_token(candidate) */
+	STEP_FB_REEXCHANGE,  /* fb: fb_exchange_token(current) */
+	STEP_FB_DEBUG_NEW,   /* fb: debug_token(candidate) */
+	STEP_FB_VALIDATE,    /* fb: debug_token(current) */
+};
+
+/* What an operation carries from one step to the next. */
+struct op_state {
+	enum op_kind kind;
+	enum op_step step;
+	struct secret *token; /* import and enrolment: the candidate token */
+	struct secret *code;  /* enrolment: the authorization code */
+	bool short_lived;
+	char *user_id, *scopes; /* what Meta said about the candidate */
+};
+
+void op_state_clear(struct op_state *s);
+/* Whether the operation concerns the token in hand (refresh, validate). */
+bool steps_own_token(const struct op_state *s);
+
+enum op_step steps_first(const struct account *a, const struct op_state *s);
+/* The request of the current step: a URL (and a form for a POST), in guarded memory. */
+int steps_request(struct account *a, const struct op_state *s, struct secret **ret_url,
+		  struct secret **ret_form);
+
+struct step_result {
+	bool done;	   /* else: go on with `next` */
+	enum op_step next;
+	int error;	   /* done: 0 or a negative errno */
+	char message[GRAPH_WHY_MAX];
+};
+
+/* Applies Meta's answer to the current step (v: its classification, scrubbed). */
+void steps_answer(struct account *a, struct op_state *s, const struct http_response *r,
+		  const struct graph_verdict *v, struct step_result *ret);

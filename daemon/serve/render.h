@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* What igtokend tells about itself, rendered from plain views of its accounts
+ * and apps (the engine fills them): the status answer (CONTRACT 5 and 11.7),
+ * the Prometheus exposition (11.8), watch events and the one-line STATUS=. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "meta/ratelimit.h"
+
+struct cJSON;
+
+struct render_account {
+	const char *name, *app;
+	unsigned state; /* index into render_source.state_names */
+	bool has_token, facebook;
+	int64_t issued_at, expires_at, next_refresh, last_refresh, data_access_expires_at;
+	uint32_t failures;
+	const char *last_error, *user_id; /* NULL: none */
+	uint64_t reads, refresh_ok, refresh_error, refresh_throttled;
+};
+
+struct render_app {
+	const char *name;
+	const struct rl_state *rl;
+	int64_t paused_until; /* 0: not paused now */
+	unsigned in_flight;
+	size_t queued;
+};
+
+struct render_source {
+	void *userdata;
+	int64_t now;
+	const char *const *state_names;
+	unsigned n_states;
+	/* The next account or app to show from *cursor on (only what the caller may
+	 * see), advancing *cursor past it; false at the end. Start with *cursor 0. */
+	bool (*account)(void *userdata, size_t *cursor, struct render_account *ret);
+	bool (*app)(void *userdata, size_t *cursor, struct render_app *ret);
+};
+
+/* {"ok":true,"version","accounts":[...],"apps":[...]}; NULL without memory. */
+struct cJSON *render_status(const struct render_source *s);
+/* Prometheus text exposition; NULL without memory. */
+char *render_metrics(const struct render_source *s);
+/* A watch event line (one JSON object, no newline); NULL without memory. */
+char *render_event(const char *event, const char *account, const char *state, int64_t expires_at, int64_t at);
+/* "12 accounts: 11 fresh, 1 reauth_required; next refresh in 3d 4h" from counts per state. */
+char *render_summary(const struct render_source *s, const size_t *counts, size_t n_accounts, int64_t next);
