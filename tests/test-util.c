@@ -5,6 +5,7 @@
 
 #include "basic/secret.h"
 #include "tap.h"
+#include "basic/fileio.h"
 #include "basic/util.h"
 
 static void test_durations(void)

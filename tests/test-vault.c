@@ -9,7 +9,9 @@
 #include <time.h>
 
 #include "tap.h"
+#include "basic/fileio.h"
 #include "basic/util.h"
+#include "store/seal.h"
 #include "store/vault.h"
 
 static char tmp[] = "/tmp/igtokend-test-vault-XXXXXX";
@@ -51,9 +53,9 @@ static void test_keygen(void)
 	size_t n;
 	char *d;
 
-	CHECK_INT(vault_keygen(key1), 0);
-	CHECK_INT(vault_keygen(key2), 0);
-	CHECK_INT(vault_keygen(key1), -EEXIST); /* refuses to overwrite */
+	CHECK_INT(seal_keygen(key1), 0);
+	CHECK_INT(seal_keygen(key2), 0);
+	CHECK_INT(seal_keygen(key1), -EEXIST); /* refuses to overwrite */
 	CHECK_INT(stat(key1, &st), 0);
 	CHECK_INT(st.st_mode & 07777, 0600);
 	d = slurp(key1, &n);
@@ -313,7 +315,7 @@ static void test_rotation(void)
 
 	snprintf(rdir, sizeof(rdir), "%s/rot", tmp);
 	snprintf(k3, sizeof(k3), "%s/key3", tmp);
-	CHECK_INT(vault_keygen(k3), 0);
+	CHECK_INT(seal_keygen(k3), 0);
 	CHECK_INT(vault_open(rdir, key1, &v), 0);
 	for (int i = 0; i < 50; i++) {
 		char name[32], tok[32];

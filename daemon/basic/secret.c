@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #include "basic/secret.h"
+#include "basic/fileio.h"
 #include "basic/util.h"
 
-#include <fcntl.h>
 #include <sodium.h>
-#include <sys/stat.h>
 
 int secret_new(size_t len, struct secret **ret)
 {
@@ -50,19 +49,12 @@ int secret_read_file(int dirfd, const char *path, struct secret **ret)
 {
 	_cleanup_close_ int fd = -1;
 	_cleanup_secret_ struct secret *buf = NULL;
-	struct stat st;
-	size_t n = 0;
+	size_t size, n = 0;
 	int r;
 
-	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return negative_errno();
-	if (fstat(fd, &st) < 0)
-		return negative_errno();
-	if (!S_ISREG(st.st_mode))
-		return S_ISDIR(st.st_mode) ? -EISDIR : -EBADFD;
-	if (st.st_size > SECRET_MAX)
-		return -EFBIG;
+	r = open_regular(dirfd, path, SECRET_MAX, &fd, &size);
+	if (r < 0)
+		return r;
 	r = secret_new(SECRET_MAX, &buf);
 	if (r < 0)
 		return r;

@@ -33,18 +33,6 @@ size_t strv_length(char *const *l);
 int strv_push(char ***l, char *s); /* takes ownership of s on success */
 char **strv_copy(char *const *l);
 
-/* Reads fd to its end into buf (size bytes). -EFBIG if there is more than that. */
-int read_all(int fd, void *buf, size_t size, size_t *ret_n);
-/* Reads a whole regular file of at most max bytes, NUL-terminated. -EFBIG if larger. */
-int read_file_bounded(int dirfd, const char *path, size_t max, char **ret, size_t *ret_size);
-
-/* Writes data to dirfd/name atomically: temporary file, fsync, rename, fsync(dir). */
-int write_file_atomic(int dirfd, const char *name, const void *data, size_t size, mode_t mode);
-/* The same from pieces, with an owner and group ((uid_t)-1 / (gid_t)-1: unchanged). */
-struct iovec;
-int write_file_atomic_iov(int dirfd, const char *name, const struct iovec *iov, size_t n_iov,
-			  mode_t mode, uid_t uid, gid_t gid);
-
 int64_t now_realtime_sec(void);
 /* Rounded up: a wait counted from it is never shorter than asked. */
 int64_t now_realtime_sec_ceil(void);

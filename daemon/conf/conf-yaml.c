@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "basic/fileio.h"
 #include "basic/util.h"
 
 static struct config_pos mark_pos(const char *file, const yaml_mark_t *m)

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 
+#include "basic/fileio.h"
 #include "basic/util.h"
 
 /* Opens the directory of path walking from "/" without following any symlink;

@@ -10,6 +10,8 @@
 #include "conf/config-load.h"
 #include "engine/lifecycle.h"
 #include "basic/log.h"
+#include "basic/wipe-alloc.h"
+#include "store/seal.h"
 #include "store/vault.h"
 
 #define EXIT_USAGE 64  /* EX_USAGE */
@@ -51,6 +53,8 @@ static int harden_process(void)
 	}
 	if (sodium_init() < 0)
 		return -EIO;
+	/* cJSON copies tokens (requests, Meta's answers): its memory is wiped when freed */
+	wipe_install_cjson();
 	return 0;
 }
 
@@ -145,7 +149,7 @@ int main(int argc, char **argv)
 	case MODE_CHECK:
 		return check_config(config_path);
 	case MODE_KEYGEN:
-		r = vault_keygen(key_arg);
+		r = seal_keygen(key_arg);
 		if (r < 0) {
 			fprintf(stderr, "%s: error: cannot write a new key: %s\n", key_arg,
 				r == -EEXIST ? "the file exists (refusing to overwrite)" : strerror(-r));

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "basic/log.h"
+#include "basic/wipe-alloc.h"
 #include "basic/util.h"
 
 #define SYSTEM_CA_PATH "/etc/ssl/certs"
@@ -38,61 +39,11 @@ struct http_request {
 	char errbuf[CURL_ERROR_SIZE];
 };
 
-/* ---- libcurl's allocations are wiped on free: they hold URLs with tokens ---- */
-
-#include <malloc.h>
-
-static void *wipe_malloc(size_t n)
-{
-	return malloc(n);
-}
-
-static void wipe_free(void *p)
-{
-	if (!p)
-		return;
-	explicit_bzero(p, malloc_usable_size(p));
-	free(p);
-}
-
-static void *wipe_realloc(void *p, size_t n)
-{
-	void *q;
-	size_t old;
-
-	if (!p)
-		return malloc(n);
-	if (n == 0) {
-		wipe_free(p);
-		return NULL;
-	}
-	old = malloc_usable_size(p);
-	q = malloc(n);
-	if (!q)
-		return NULL;
-	memcpy(q, p, MIN(old, n));
-	wipe_free(p);
-	return q;
-}
-
-static char *wipe_strdup(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *d = malloc(n);
-	if (d)
-		memcpy(d, s, n);
-	return d;
-}
-
-static void *wipe_calloc(size_t a, size_t b)
-{
-	return calloc(a, b);
-}
-
 int http_global_init(void)
 {
-	if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, wipe_malloc, wipe_free, wipe_realloc,
-				 wipe_strdup, wipe_calloc) != CURLE_OK)
+	/* libcurl's allocations are wiped on free: they hold URLs with tokens */
+	if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, wipe_malloc, wipe_free, wipe_realloc, wipe_strdup,
+				 wipe_calloc) != CURLE_OK)
 		return -EIO;
 	return 0;
 }

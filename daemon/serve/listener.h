@@ -13,21 +13,14 @@
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
-#define LISTENER_GROUPS_MAX 256
+#include "serve/unix-socket.h"
+
 #define LISTENER_CONN_MAX 4096	  /* connections in all */
 #define LISTENER_PER_UID_MAX 128  /* connections per uid; the oldest idle one gives way */
 #define LISTENER_IDLE_SEC 60	  /* a connection without a complete request is closed */
 #define LISTENER_OUTPUT_MAX (256u * 1024 * 1024) /* unsent bytes (a lagging watcher is dropped) */
 #define LISTENER_ACCEPT_PAUSE_USEC (100 * 1000)  /* out of file descriptors: stop accepting this long */
 
-/* Who is at the other end, as the kernel says. */
-struct caller {
-	uid_t uid;
-	gid_t gid;
-	pid_t pid;
-	gid_t groups[LISTENER_GROUPS_MAX]; /* primary and supplementary */
-	size_t n_groups;
-};
 
 struct listener;
 struct conn;

@@ -2,26 +2,15 @@
 #pragma once
 
 /* The vault: one sealed file per account (NAME.token) and per app (NAME.app),
- * XChaCha20-Poly1305 under the vault key, bound to the kind and name. The only
- * module that sees the key. */
+ * sealed under the vault key (store/seal.h), written crash-safely; a key check;
+ * quarantine of records that do not open; key rotation. */
 
 #include <stdint.h>
 
 #include "basic/macro.h"
 #include "store/record.h"
 
-#define VAULT_KEY_BYTES 32
-#define VAULT_FILE_MAX (RECORD_PLAIN_MAX + 64)
-
 struct vault;
-
-enum vault_kind {
-	VAULT_TOKEN, /* NAME.token */
-	VAULT_APP,   /* NAME.app */
-};
-
-/* Writes a new random key (64 hex characters and a newline), mode 0600; -EEXIST if the file exists. */
-int vault_keygen(const char *path);
 
 /* Opens (creating it 0700 if missing) the vault directory with the key in key_path.
  * -EKEYREJECTED: the key does not open the vault's key check (nothing was changed).

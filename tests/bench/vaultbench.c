@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "basic/util.h"
+#include "store/seal.h"
 #include "store/vault.h"
 
 static double now(void)
@@ -28,7 +29,7 @@ int main(int argc, char **argv)
 	if (argc < 5 || sodium_init() < 0)
 		return 2;
 	n = strtol(argv[4], NULL, 10);
-	if (access(argv[3], F_OK) < 0 && vault_keygen(argv[3]) < 0)
+	if (access(argv[3], F_OK) < 0 && seal_keygen(argv[3]) < 0)
 		return 1;
 	r = vault_open(argv[2], argv[3], &v);
 	if (r < 0) {

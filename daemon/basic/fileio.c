@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+#include "basic/fileio.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+
+#include "basic/testseam.h"
+
+int read_all(int fd, void *buf, size_t size, size_t *ret_n)
+{
+	size_t n = 0;
+	char extra;
+
+	for (;;) {
+		ssize_t k = n < size ? read(fd, (char *)buf + n, size - n) : read(fd, &extra, 1);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return negative_errno();
+		}
+		if (k == 0)
+			break;
+		if (n == size)
+			return -EFBIG;
+		n += (size_t)k;
+	}
+	*ret_n = n;
+	return 0;
+}
+
+int open_regular(int dirfd, const char *path, size_t max, int *ret_fd, size_t *ret_size)
+{
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+
+	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return negative_errno();
+	if (fstat(fd, &st) < 0)
+		return negative_errno();
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR;
+	if (!S_ISREG(st.st_mode))
+		return -EBADFD;
+	if ((uint64_t)st.st_size > max)
+		return -EFBIG;
+	*ret_size = (size_t)st.st_size;
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+int read_file_bounded(int dirfd, const char *path, size_t max, char **ret, size_t *ret_size)
+{
+	_cleanup_close_ int fd = -1;
+	_cleanup_free_ char *buf = NULL;
+	size_t size, n = 0;
+	int r;
+
+	r = open_regular(dirfd, path, max, &fd, &size);
+	if (r < 0)
+		return r;
+	buf = malloc(size + 1);
+	if (!buf)
+		return -ENOMEM;
+	r = read_all(fd, buf, size, &n);
+	if (r < 0)
+		return r; /* -EFBIG: it grew while we read it */
+	buf[n] = '\0';
+	*ret = TAKE_PTR(buf);
+	if (ret_size)
+		*ret_size = n;
+	return 0;
+}
+
+static int write_all(int fd, const void *data, size_t size)
+{
+	const char *p = data;
+
+	while (size > 0) {
+		ssize_t k = testseam_write(fd, p, size);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return negative_errno();
+		}
+		p += k;
+		size -= (size_t)k;
+	}
+	return 0;
+}
+
+int write_file_atomic_iov(int dirfd, const char *name, const struct iovec *iov, size_t n_iov,
+			  mode_t mode, uid_t uid, gid_t gid)
+{
+	char tmp[NAME_MAX + 1];
+	int fd, r;
+
+	r = snprintf(tmp, sizeof(tmp), ".%s.tmp%08x", name, randombytes_random());
+	if (r < 0 || (size_t)r >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	/* 0600 until owner and mode are right: nobody else sees the data early */
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return negative_errno();
+	r = 0;
+	if ((uid != (uid_t)-1 || gid != (gid_t)-1) && fchown(fd, uid, gid) < 0)
+		r = negative_errno();
+	if (r == 0 && fchmod(fd, mode) < 0)
+		r = negative_errno();
+	for (size_t i = 0; r == 0 && i < n_iov; i++)
+		r = write_all(fd, iov[i].iov_base, iov[i].iov_len);
+	if (r == 0 && testseam_fsync(fd) < 0)
+		r = negative_errno();
+	if (close(fd) < 0 && r == 0)
+		r = negative_errno();
+	if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
+		r = negative_errno();
+	if (r < 0) {
+		(void)unlinkat(dirfd, tmp, 0);
+		return r;
+	}
+	if (testseam_fsync(dirfd) < 0)
+		return negative_errno();
+	return 0;
+}
+
+int write_file_atomic(int dirfd, const char *name, const void *data, size_t size, mode_t mode)
+{
+	struct iovec iov = { (void *)(uintptr_t)data, size };
+	return write_file_atomic_iov(dirfd, name, &iov, 1, mode, (uid_t)-1, (gid_t)-1);
+}

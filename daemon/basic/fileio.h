@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Reading and writing whole files: bounded reads, crash-safe writes. */
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "basic/macro.h"
+
+/* Reads fd to its end into buf (size bytes). -EFBIG if there is more than that. */
+int read_all(int fd, void *buf, size_t size, size_t *ret_n);
+/* Opens a regular file of at most max bytes for reading: its fd and size.
+ * -EISDIR, -EBADFD (not a regular file), -EFBIG (larger), or the open error. */
+int open_regular(int dirfd, const char *path, size_t max, int *ret_fd, size_t *ret_size);
+/* Reads a whole regular file of at most max bytes, NUL-terminated. -EFBIG if larger. */
+int read_file_bounded(int dirfd, const char *path, size_t max, char **ret, size_t *ret_size);
+
+/* Writes data to dirfd/name atomically: temporary file, fsync, rename, fsync(dir). */
+int write_file_atomic(int dirfd, const char *name, const void *data, size_t size, mode_t mode);
+/* The same from pieces, with an owner and group ((uid_t)-1 / (gid_t)-1: unchanged). */
+struct iovec;
+int write_file_atomic_iov(int dirfd, const char *name, const struct iovec *iov, size_t n_iov, mode_t mode,
+			  uid_t uid, gid_t gid);
