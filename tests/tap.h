@@ -26,7 +26,7 @@ static int tap_checks = 0;
 		tap_checks++;                                                                      \
 		if (_a != _b) {                                                                    \
 			tap_failures++;                                                            \
-			fprintf(stderr, "%s:%d: %s == %s failed: %lld != %lld\n", __FILE__,         \
+			fprintf(stderr, "%s:%d: %s == %s failed: %lld != %lld\n", __FILE__,        \
 				__LINE__, #a, #b, _a, _b);                                         \
 		}                                                                                  \
 	} while (0)
@@ -37,8 +37,10 @@ static int tap_checks = 0;
 		tap_checks++;                                                                      \
 		if (!_a || !_b || strcmp(_a, _b) != 0) {                                           \
 			tap_failures++;                                                            \
-			fprintf(stderr, "%s:%d: %s == %s failed:\n  got:      %s\n  expected: %s\n", \
-				__FILE__, __LINE__, #a, #b, _a ? _a : "(null)", _b ? _b : "(null)"); \
+			fprintf(stderr,                                                            \
+				"%s:%d: %s == %s failed:\n  got:      %s\n  expected: %s\n",       \
+				__FILE__, __LINE__, #a, #b, _a ? _a : "(null)",                    \
+				_b ? _b : "(null)");                                               \
 		}                                                                                  \
 	} while (0)
 

@@ -51,7 +51,8 @@ static void test_full(void)
 		   "          retry_max: 1h, timeout: 7s, max_in_flight: 2}\n"
 		   "rate_limit: {slow_above: 60, stop_above: 90}\n"
 		   "apps:\n"
-		   "  shop: {app_id: \"42\", app_secret_file: shop.secret, api_url: \"https://127.0.0.1:8443/\"}\n"
+		   "  shop: {app_id: \"42\", app_secret_file: shop.secret, api_url: "
+		   "\"https://127.0.0.1:8443/\"}\n"
 		   "  fb: {platform: facebook, app_id: \"7\", app_secret_file: shop.secret}\n"
 		   "accounts:\n"
 		   "  zed: {app: shop, readers: [\"@root\"], sink: {path: /run/t/zed}}\n"
@@ -59,7 +60,8 @@ static void test_full(void)
 		   0644);
 	snprintf(p, sizeof(p), "%s/inc", tmp);
 	mkdir(p, 0755);
-	write_file("inc/a.yaml", "accounts:\n  mid: {app: shop, sink: {path: /x, group: root}}\n", 0644);
+	write_file("inc/a.yaml", "accounts:\n  mid: {app: shop, sink: {path: /x, group: root}}\n",
+		   0644);
 
 	CHECK_INT(load("full.yaml", &env, &c, &d), 0);
 	CHECK_INT(d.n_errors, 0);
@@ -70,7 +72,8 @@ static void test_full(void)
 	CHECK_STR(c->key_path, "/etc/does-not-exist/vault.key");
 	CHECK_STR(c->socket_path, "/run/test.sock");
 	CHECK_INT(c->admins.n, 3);
-	CHECK(!c->admins.items[0].is_group && c->admins.items[0].resolved && c->admins.items[0].uid == 0);
+	CHECK(!c->admins.items[0].is_group && c->admins.items[0].resolved &&
+	      c->admins.items[0].uid == 0);
 	CHECK(c->admins.items[1].is_group && c->admins.items[1].gid == 0);
 	CHECK(c->admins.items[2].resolved && c->admins.items[2].uid == 12345);
 	CHECK_INT(c->refresh.before_expiry, 10 * 86400);
@@ -212,7 +215,9 @@ static void test_many_accounts(void)
 	CHECK_INT(load("many.yaml", &env, &c, &d), -EINVAL);
 	CHECK_INT(d.n_errors, 1); /* the duplicate, found without quadratic scans */
 	if (d.n_lines)
-		CHECK(strstr(d.lines[0], ":20003:3: error: account 'acct-00007' is defined twice (first at ") != NULL);
+		CHECK(strstr(d.lines[0],
+			     ":20003:3: error: account 'acct-00007' is defined twice (first at ") !=
+		      NULL);
 	config_diag_clear(&d);
 }
 

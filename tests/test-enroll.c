@@ -12,13 +12,15 @@ static void test_url(void)
 		.authorize_url = (char[]){ "https://www.instagram.com/oauth/authorize" },
 		.redirect_uri = (char[]){ "https://example.com/ig/callback" },
 	};
-	char *scopes[] = { (char[]){ "instagram_business_basic" }, (char[]){ "instagram_business_content_publish" }, NULL };
+	char *scopes[] = { (char[]){ "instagram_business_basic" },
+			   (char[]){ "instagram_business_content_publish" }, NULL };
 	char *url = NULL;
 
 	CHECK_INT(enroll_url(&app, scopes, "ab12", &url), 0);
 	CHECK_STR(url, "https://www.instagram.com/oauth/authorize?client_id=1234567890"
 		       "&redirect_uri=https%3A%2F%2Fexample.com%2Fig%2Fcallback&response_type=code"
-		       "&scope=instagram_business_basic%2Cinstagram_business_content_publish&state=ab12");
+		       "&scope=instagram_business_basic%2Cinstagram_business_content_publish&state="
+		       "ab12");
 	free(url);
 	app.redirect_uri = NULL;
 	CHECK_INT(enroll_url(&app, scopes, "ab12", &url), -ENOENT);
@@ -36,7 +38,8 @@ static void test_redirects(void)
 	CHECK_STR(r.code->data, "AQDx-yz_1");
 	CHECK_STR(r.state_hex, st);
 	enroll_redirect_clear(&r);
-	snprintf(url, sizeof(url), "%s?state=%s&code=AQDcode%%23_", ru, st); /* "#_" percent-encoded */
+	snprintf(url, sizeof(url), "%s?state=%s&code=AQDcode%%23_", ru,
+		 st); /* "#_" percent-encoded */
 	CHECK_INT(enroll_parse_redirect(url, ru, &r, why), 0);
 	CHECK_STR(r.code->data, "AQDcode");
 	enroll_redirect_clear(&r);
@@ -55,9 +58,12 @@ static void test_redirects(void)
 		{ "https://example.com/ig/callback?code=x", -EINVAL, "the state" },
 		{ "https://example.com/ig/callback?code=x&code=y&state=%s", -EINVAL, "repeats" },
 		{ "https://example.com/ig/callback?code=a%%20b&state=%s", -EINVAL, "characters" },
-		{ "https://example.com/ig/callback?error=access_denied&error_reason=user_denied&error_description=Permissions+error",
+		{ "https://example.com/ig/"
+		  "callback?error=access_denied&error_reason=user_denied&error_description="
+		  "Permissions+error",
 		  -EACCES, "not granted on Meta's page (user_denied: Permissions error)" },
-		{ "https://example.com/ig/callback?error=server_error", -EACCES, "error 'server_error'" },
+		{ "https://example.com/ig/callback?error=server_error", -EACCES,
+		  "error 'server_error'" },
 	};
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
 		snprintf(url, sizeof(url), bad[i].url, st);
@@ -80,9 +86,9 @@ static void test_state(void)
 	CHECK_INT(strlen(hex), 64);
 	memcpy(other, hex, sizeof(hex));
 	other[0] = other[0] == 'a' ? 'b' : 'a';
-	CHECK(!enroll_take(&p, other, t0 + 1));	  /* wrong */
-	CHECK(!enroll_take(&p, "zz", t0 + 1));	  /* not even hex */
-	CHECK(enroll_take(&p, hex, t0 + 599000000)); /* right, within 10 minutes */
+	CHECK(!enroll_take(&p, other, t0 + 1));	      /* wrong */
+	CHECK(!enroll_take(&p, "zz", t0 + 1));	      /* not even hex */
+	CHECK(enroll_take(&p, hex, t0 + 599000000));  /* right, within 10 minutes */
 	CHECK(!enroll_take(&p, hex, t0 + 599000001)); /* used */
 	enroll_begin(&p, t0, hex);
 	CHECK(!enroll_take(&p, hex, t0 + 600000001)); /* expired */

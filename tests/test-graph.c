@@ -5,7 +5,9 @@
 #include "meta/graph.h"
 #include "tap.h"
 
-#define E(code, sub, msg) "{\"error\":{\"message\":\"" msg "\",\"type\":\"OAuthException\",\"code\":" #code ",\"error_subcode\":" #sub ",\"fbtrace_id\":\"x\"}}"
+#define E(code, sub, msg)                                                                          \
+	"{\"error\":{\"message\":\"" msg "\",\"type\":\"OAuthException\",\"code\":" #code          \
+	",\"error_subcode\":" #sub ",\"fbtrace_id\":\"x\"}}"
 
 static void test_classify(void)
 {
@@ -18,23 +20,33 @@ static void test_classify(void)
 	} t[] = {
 		{ 0, 200, "{\"access_token\":\"a\",\"expires_in\":5}", VERDICT_OK, 0, 0 },
 		/* expired */
-		{ 0, 400, E(190, 463, "Error validating access token: expired"), VERDICT_EXPIRED, 190, 463 },
-		{ 0, 400, E(190, 0, "Error validating access token: Session has expired on Monday"), VERDICT_EXPIRED, 190, 0 },
-		{ 0, 400, "{\"error\":{\"message\":\"Session has expired\"}}", VERDICT_EXPIRED, 0, 0 },
+		{ 0, 400, E(190, 463, "Error validating access token: expired"), VERDICT_EXPIRED,
+		  190, 463 },
+		{ 0, 400, E(190, 0, "Error validating access token: Session has expired on Monday"),
+		  VERDICT_EXPIRED, 190, 0 },
+		{ 0, 400, "{\"error\":{\"message\":\"Session has expired\"}}", VERDICT_EXPIRED, 0,
+		  0 },
 		/* grant gone */
-		{ 0, 400, E(190, 460, "The session has been invalidated because the user changed their password"), VERDICT_REAUTH, 190, 460 },
+		{ 0, 400,
+		  E(190, 460,
+		    "The session has been invalidated because the user changed their password"),
+		  VERDICT_REAUTH, 190, 460 },
 		{ 0, 400, E(190, 458, "x"), VERDICT_REAUTH, 190, 458 },
 		{ 0, 400, E(190, 459, "x"), VERDICT_REAUTH, 190, 459 },
 		{ 0, 400, E(190, 464, "x"), VERDICT_REAUTH, 190, 464 },
 		{ 0, 400, E(190, 467, "x"), VERDICT_REAUTH, 190, 467 },
 		{ 0, 400, E(190, 492, "x"), VERDICT_REAUTH, 190, 492 },
-		{ 0, 400, E(190, 460, "Session has expired"), VERDICT_REAUTH, 190, 460 }, /* subcode decides */
+		{ 0, 400, E(190, 460, "Session has expired"), VERDICT_REAUTH, 190,
+		  460 }, /* subcode decides */
 		{ 0, 400, E(102, 0, "x"), VERDICT_REAUTH, 102, 0 },
 		{ 0, 403, E(10, 0, "x"), VERDICT_REAUTH, 10, 0 },
 		{ 0, 403, E(200, 0, "x"), VERDICT_REAUTH, 200, 0 },
 		{ 0, 403, E(299, 0, "x"), VERDICT_REAUTH, 299, 0 },
 		/* throttles */
-		{ 0, 403, "{\"error\":{\"message\":\"(#4) Application request limit reached\",\"type\":\"OAuthException\",\"is_transient\":true,\"code\":4}}", VERDICT_THROTTLED, 4, 0 },
+		{ 0, 403,
+		  "{\"error\":{\"message\":\"(#4) Application request limit "
+		  "reached\",\"type\":\"OAuthException\",\"is_transient\":true,\"code\":4}}",
+		  VERDICT_THROTTLED, 4, 0 },
 		{ 0, 400, E(17, 0, "x"), VERDICT_THROTTLED, 17, 0 },
 		{ 0, 400, E(32, 0, "x"), VERDICT_THROTTLED, 32, 0 },
 		{ 0, 400, E(341, 0, "x"), VERDICT_THROTTLED, 341, 0 },
@@ -49,7 +61,8 @@ static void test_classify(void)
 		/* transient */
 		{ 0, 500, E(1, 0, "An unknown error occurred"), VERDICT_TRANSIENT, 1, 0 },
 		{ 0, 500, E(2, 0, "Service temporarily unavailable"), VERDICT_TRANSIENT, 2, 0 },
-		{ 0, 400, "{\"error\":{\"message\":\"x\",\"code\":100,\"is_transient\":true}}", VERDICT_TRANSIENT, 100, 0 },
+		{ 0, 400, "{\"error\":{\"message\":\"x\",\"code\":100,\"is_transient\":true}}",
+		  VERDICT_TRANSIENT, 100, 0 },
 		{ 0, 502, "<html>Sorry, something went wrong.</html>", VERDICT_TRANSIENT, 0, 0 },
 		{ 0, 503, "", VERDICT_TRANSIENT, 0, 0 },
 		{ 0, 200, "not json", VERDICT_TRANSIENT, 0, 0 },
@@ -61,13 +74,18 @@ static void test_classify(void)
 		/* anything else */
 		{ 0, 400, E(100, 33, "Unsupported get request"), VERDICT_ERROR, 100, 33 },
 		{ 0, 500, E(100, 0, "x"), VERDICT_TRANSIENT, 100, 0 }, /* 5xx without a verdict */
-		{ 0, 400, "{\"error_type\":\"OAuthException\",\"code\":400,\"error_message\":\"Invalid scope\"}", VERDICT_ERROR, 400, 0 },
+		{ 0, 400,
+		  "{\"error_type\":\"OAuthException\",\"code\":400,\"error_message\":\"Invalid "
+		  "scope\"}",
+		  VERDICT_ERROR, 400, 0 },
 		{ 0, 403, "{}", VERDICT_ERROR, 0, 0 },
-		{ 0, 400, "{\"error\":{\"code\":\"190\",\"error_subcode\":\"463\"}}", VERDICT_EXPIRED, 190, 463 }, /* numbers as strings */
+		{ 0, 400, "{\"error\":{\"code\":\"190\",\"error_subcode\":\"463\"}}",
+		  VERDICT_EXPIRED, 190, 463 }, /* numbers as strings */
 	};
 	for (size_t i = 0; i < ELEMENTSOF(t); i++) {
 		struct graph_verdict v;
-		graph_classify(t[i].terr, "boom", t[i].status, t[i].body, t[i].body ? strlen(t[i].body) : 0, &v);
+		graph_classify(t[i].terr, "boom", t[i].status, t[i].body,
+			       t[i].body ? strlen(t[i].body) : 0, &v);
 		if (v.verdict != t[i].want)
 			fprintf(stderr, "case %zu: %s -> %s (%s)\n", i, t[i].body ?: "(transport)",
 				verdict_name(v.verdict), v.why);
@@ -81,9 +99,16 @@ static void test_classify(void)
 static void test_parse_token(void)
 {
 	struct graph_token t = { 0 };
-	static const char flat[] = "{\"access_token\": \"IGAA2e0uoy3ZAZABZA\", \"user_id\": 27640875392278831, \"permissions\": [\"instagram_business_basic\", \"instagram_business_content_publish\"]}";
-	static const char wrapped[] = "{\"data\": [{\"access_token\": \"EAACEdEose0\", \"user_id\": \"17841405793187218\", \"permissions\": \"instagram_business_basic,instagram_business_manage_messages\"}]}";
-	static const char refresh[] = "{\"access_token\":\"c3oxd\",\"token_type\":\"bearer\",\"expires_in\":5183944}";
+	static const char flat[] =
+		"{\"access_token\": \"IGAA2e0uoy3ZAZABZA\", \"user_id\": 27640875392278831, "
+		"\"permissions\": [\"instagram_business_basic\", "
+		"\"instagram_business_content_publish\"]}";
+	static const char wrapped[] =
+		"{\"data\": [{\"access_token\": \"EAACEdEose0\", \"user_id\": "
+		"\"17841405793187218\", \"permissions\": "
+		"\"instagram_business_basic,instagram_business_manage_messages\"}]}";
+	static const char refresh[] =
+		"{\"access_token\":\"c3oxd\",\"token_type\":\"bearer\",\"expires_in\":5183944}";
 	static const char str_exp[] = "{\"access_token\":\"c3oxd\",\"expires_in\":\"5183944\"}";
 
 	CHECK_INT(graph_parse_token(flat, strlen(flat), &t), 0);
@@ -108,10 +133,19 @@ static void test_parse_token(void)
 	graph_token_clear(&t);
 
 	static const char *const bad[] = {
-		"", "null", "[]", "{}", "{\"access_token\":\"\"}", "{\"access_token\":5}",
-		"{\"access_token\":\"has space\"}", "{\"access_token\":\"a\",\"expires_in\":-5}",
-		"{\"access_token\":\"a\",\"expires_in\":0}", "{\"access_token\":\"a\",\"expires_in\":\"soon\"}",
-		"{\"access_token\":\"a\",\"user_id\":\"12ab\"}", "{\"data\":[]}", "{\"data\":[5]}",
+		"",
+		"null",
+		"[]",
+		"{}",
+		"{\"access_token\":\"\"}",
+		"{\"access_token\":5}",
+		"{\"access_token\":\"has space\"}",
+		"{\"access_token\":\"a\",\"expires_in\":-5}",
+		"{\"access_token\":\"a\",\"expires_in\":0}",
+		"{\"access_token\":\"a\",\"expires_in\":\"soon\"}",
+		"{\"access_token\":\"a\",\"user_id\":\"12ab\"}",
+		"{\"data\":[]}",
+		"{\"data\":[5]}",
 		"{\"access_token\":\"a\",\"expires_in\":1e300}",
 	};
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
@@ -124,9 +158,14 @@ static void test_parse_me_debug(void)
 {
 	char *id = NULL;
 	struct graph_token t = { 0 };
-	static const char me[] = "{\"user_id\": 17841405793187218, \"username\": \"shop\", \"id\": \"123\"}";
-	static const char dbg[] = "{\"data\": {\"app_id\": \"1\", \"type\": \"USER\", \"data_access_expires_at\": 1576687825, \"expires_at\": 1570820400, \"is_valid\": true, \"scopes\": [\"pages_show_list\", \"public_profile\"], \"user_id\": \"10215241773831025\"}}";
-	static const char dbg_never[] = "{\"data\": {\"type\": \"PAGE\", \"expires_at\": 0, \"is_valid\": true}}";
+	static const char me[] =
+		"{\"user_id\": 17841405793187218, \"username\": \"shop\", \"id\": \"123\"}";
+	static const char dbg[] =
+		"{\"data\": {\"app_id\": \"1\", \"type\": \"USER\", \"data_access_expires_at\": "
+		"1576687825, \"expires_at\": 1570820400, \"is_valid\": true, \"scopes\": "
+		"[\"pages_show_list\", \"public_profile\"], \"user_id\": \"10215241773831025\"}}";
+	static const char dbg_never[] =
+		"{\"data\": {\"type\": \"PAGE\", \"expires_at\": 0, \"is_valid\": true}}";
 
 	CHECK_INT(graph_parse_me(me, strlen(me), &id), 0);
 	CHECK_STR(id, "17841405793187218");
@@ -151,7 +190,8 @@ static void test_parse_me_debug(void)
 
 static void test_urls(void)
 {
-	struct app_config a = { .app_id = (char[]){ "1234" }, .api_url = (char[]){ "https://graph.instagram.com" },
+	struct app_config a = { .app_id = (char[]){ "1234" },
+				.api_url = (char[]){ "https://graph.instagram.com" },
 				.oauth_url = (char[]){ "https://api.instagram.com" },
 				.api_version = (char[]){ "v21.0" },
 				.redirect_uri = (char[]){ "https://example.com/cb?x=1" } };
@@ -160,22 +200,32 @@ static void test_urls(void)
 	secret_from_mem("IGAA+tok/en=", 12, &tok);
 	secret_from_mem("app&secret", 10, &a.secret);
 	CHECK_INT(graph_url_ig_refresh(&a, tok, &url), 0);
-	CHECK_STR(url->data, "https://graph.instagram.com/refresh_access_token?grant_type=ig_refresh_token&access_token=IGAA%2Btok%2Fen%3D");
+	CHECK_STR(url->data, "https://graph.instagram.com/"
+			     "refresh_access_token?grant_type=ig_refresh_token&access_token=IGAA%"
+			     "2Btok%2Fen%3D");
 	url = secret_free(url);
 	CHECK_INT(graph_url_ig_exchange(&a, tok, &url), 0);
-	CHECK_STR(url->data, "https://graph.instagram.com/access_token?grant_type=ig_exchange_token&client_secret=app%26secret&access_token=IGAA%2Btok%2Fen%3D");
+	CHECK_STR(url->data, "https://graph.instagram.com/"
+			     "access_token?grant_type=ig_exchange_token&client_secret=app%26secret&"
+			     "access_token=IGAA%2Btok%2Fen%3D");
 	url = secret_free(url);
 	CHECK_INT(graph_ig_code_exchange(&a, "AQDcode", &url, &form), 0);
 	CHECK_STR(url->data, "https://api.instagram.com/oauth/access_token");
-	CHECK_STR(form->data, "client_id=1234&client_secret=app%26secret&grant_type=authorization_code&redirect_uri=https%3A%2F%2Fexample.com%2Fcb%3Fx%3D1&code=AQDcode");
+	CHECK_STR(form->data,
+		  "client_id=1234&client_secret=app%26secret&grant_type=authorization_code&"
+		  "redirect_uri=https%3A%2F%2Fexample.com%2Fcb%3Fx%3D1&code=AQDcode");
 	url = secret_free(url);
 	form = secret_free(form);
 	a.api_url = (char[]){ "https://graph.facebook.com" };
 	CHECK_INT(graph_url_fb_exchange(&a, tok, &url), 0);
-	CHECK_STR(url->data, "https://graph.facebook.com/v21.0/oauth/access_token?grant_type=fb_exchange_token&client_id=1234&client_secret=app%26secret&fb_exchange_token=IGAA%2Btok%2Fen%3D");
+	CHECK_STR(url->data, "https://graph.facebook.com/v21.0/oauth/"
+			     "access_token?grant_type=fb_exchange_token&client_id=1234&client_"
+			     "secret=app%26secret&fb_exchange_token=IGAA%2Btok%2Fen%3D");
 	url = secret_free(url);
 	CHECK_INT(graph_url_fb_debug(&a, tok, &url), 0);
-	CHECK_STR(url->data, "https://graph.facebook.com/v21.0/debug_token?input_token=IGAA%2Btok%2Fen%3D&access_token=1234%7Capp%26secret");
+	CHECK_STR(url->data,
+		  "https://graph.facebook.com/v21.0/"
+		  "debug_token?input_token=IGAA%2Btok%2Fen%3D&access_token=1234%7Capp%26secret");
 	url = secret_free(url);
 	secret_free(tok);
 	secret_free(a.secret);

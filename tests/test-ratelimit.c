@@ -7,24 +7,41 @@
 #include <stdlib.h>
 
 static const struct ratelimit_config rl = { .slow_above = 75, .stop_above = 95 };
-static const struct refresh_config rc = { .retry_initial = 60, .retry_max = 3600, .before_expiry = 86400 };
+static const struct refresh_config rc = { .retry_initial = 60,
+					  .retry_max = 3600,
+					  .before_expiry = 86400 };
 
 static void test_app_usage(void)
 {
 	struct rl_usage u = { 0 };
 
-	CHECK_INT(ratelimit_parse_app_usage("{\"call_count\":28,\"total_time\":25,\"total_cputime\":25}", &u), 0);
+	CHECK_INT(ratelimit_parse_app_usage(
+			  "{\"call_count\":28,\"total_time\":25,\"total_cputime\":25}", &u),
+		  0);
 	CHECK(u.app_known && u.call_count == 28 && u.total_time == 25 && u.total_cputime == 25);
-	CHECK_INT(ratelimit_parse_app_usage("{\"call_count\":\"62.5\",\"total_time\":\"8\",\"total_cputime\":0}", &u), 0);
+	CHECK_INT(ratelimit_parse_app_usage(
+			  "{\"call_count\":\"62.5\",\"total_time\":\"8\",\"total_cputime\":0}", &u),
+		  0);
 	CHECK(u.call_count == 62.5 && u.total_time == 8 && u.total_cputime == 0);
 	CHECK_INT(ratelimit_parse_app_usage("{\"call_count\":5}", &u), 0); /* others unknown */
 	CHECK(u.call_count == 5 && u.total_time == -1);
 
 	static const char *const bad[] = {
-		"", "null", "[]", "42", "{}", "{\"call_count\":-1}", "{\"call_count\":\"NaN\"}",
-		"{\"call_count\":\"inf\"}", "{\"call_count\":1e308}", "{\"call_count\":true}",
-		"{\"call_count\":{\"a\":1}}", "{\"call_count\":\"12abc\"}", "{\"call_count\":[1]}",
-		"{\"call_count\":1", "{\"other\":5}",
+		"",
+		"null",
+		"[]",
+		"42",
+		"{}",
+		"{\"call_count\":-1}",
+		"{\"call_count\":\"NaN\"}",
+		"{\"call_count\":\"inf\"}",
+		"{\"call_count\":1e308}",
+		"{\"call_count\":true}",
+		"{\"call_count\":{\"a\":1}}",
+		"{\"call_count\":\"12abc\"}",
+		"{\"call_count\":[1]}",
+		"{\"call_count\":1",
+		"{\"other\":5}",
 	};
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
 		struct rl_usage v = { 0 };
@@ -47,11 +64,14 @@ static void test_app_usage(void)
 static void test_buc(void)
 {
 	struct rl_usage u = { 0 };
-	static const char meta[] =
-		"{\"123\": [{\"type\": \"instagram\", \"call_count\": 100, \"total_cputime\": 25, \"total_time\": 25, "
-		"\"estimated_time_to_regain_access\": 19, \"ads_api_access_tier\": \"standard_access\"}], "
-		"\"66782684\": [{\"type\": \"ads_management\", \"call_count\": \"95\", \"total_cputime\": 20, "
-		"\"total_time\": 20, \"estimated_time_to_regain_access\": 0}, {\"type\": \"pages\", \"call_count\": 3}]}";
+	static const char meta[] = "{\"123\": [{\"type\": \"instagram\", \"call_count\": 100, "
+				   "\"total_cputime\": 25, \"total_time\": 25, "
+				   "\"estimated_time_to_regain_access\": 19, "
+				   "\"ads_api_access_tier\": \"standard_access\"}], "
+				   "\"66782684\": [{\"type\": \"ads_management\", \"call_count\": "
+				   "\"95\", \"total_cputime\": 20, "
+				   "\"total_time\": 20, \"estimated_time_to_regain_access\": 0}, "
+				   "{\"type\": \"pages\", \"call_count\": 3}]}";
 
 	CHECK_INT(ratelimit_parse_buc(meta, &u), 0);
 	CHECK_INT(u.n_buc, 3);
@@ -66,9 +86,14 @@ static void test_buc(void)
 	CHECK(u.buc[2].total_time == -1);
 
 	static const char *const bad[] = {
-		"{}", "[]", "{\"1\": {}}", "{\"1\": [5]}", "{\"1\": [{\"call_count\": -4}]}",
+		"{}",
+		"[]",
+		"{\"1\": {}}",
+		"{\"1\": [5]}",
+		"{\"1\": [{\"call_count\": -4}]}",
 		"{\"1\": [{\"estimated_time_to_regain_access\": 99999999}]}",
-		"{\"1\": [{\"call_count\": \"x\"}]}", "{\"1111111111111111111111111111111111111111111\": [{}]}",
+		"{\"1\": [{\"call_count\": \"x\"}]}",
+		"{\"1111111111111111111111111111111111111111111\": [{}]}",
 	};
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
 		struct rl_usage v = { 0 };
@@ -79,7 +104,8 @@ static void test_buc(void)
 	char many[8192];
 	size_t used = (size_t)snprintf(many, sizeof(many), "{\"1\": [");
 	for (int i = 0; i < RL_BUC_MAX + 10; i++)
-		used += (size_t)snprintf(many + used, sizeof(many) - used, "%s{\"call_count\":1}", i ? "," : "");
+		used += (size_t)snprintf(many + used, sizeof(many) - used, "%s{\"call_count\":1}",
+					 i ? "," : "");
 	snprintf(many + used, sizeof(many) - used, "]}");
 	CHECK_INT(ratelimit_parse_buc(many, &u), 0);
 	CHECK_INT(u.n_buc, RL_BUC_MAX);
@@ -111,11 +137,13 @@ static void test_pauses(void)
 	struct rl_state s = { 0 };
 
 	/* 429 with Retry-After: paused that long (lengthened by up to 25 %), then one probe */
-	CHECK_INT(ratelimit_on_answer(&s, &rl, &rc, now, RL_ANSWER_THROTTLED, NULL, NULL, "5", 0), now + 5);
+	CHECK_INT(ratelimit_on_answer(&s, &rl, &rc, now, RL_ANSWER_THROTTLED, NULL, NULL, "5", 0),
+		  now + 5);
 	CHECK_INT(s.throttle_count, 1);
 	CHECK_INT(ratelimit_check(&s, &rl, now + 4, false, 0), now + 5);
-	CHECK_INT(ratelimit_check(&s, &rl, now + 5, false, 0), 0);   /* the probe */
-	CHECK_INT(ratelimit_check(&s, &rl, now + 5, false, 1), -EAGAIN); /* the rest wait for its answer */
+	CHECK_INT(ratelimit_check(&s, &rl, now + 5, false, 0), 0); /* the probe */
+	CHECK_INT(ratelimit_check(&s, &rl, now + 5, false, 1),
+		  -EAGAIN); /* the rest wait for its answer */
 	CHECK_INT(ratelimit_on_answer(&s, &rl, &rc, now + 6, RL_ANSWER_OK, NULL, NULL, NULL, 0), 0);
 	CHECK_INT(ratelimit_check(&s, &rl, now + 6, false, 3), 0);
 	CHECK(!s.probe);
@@ -123,29 +151,39 @@ static void test_pauses(void)
 	/* BUC estimate in minutes when there is no Retry-After */
 	s = (struct rl_state){ 0 };
 	CHECK_INT(ratelimit_on_answer(&s, &rl, &rc, now, RL_ANSWER_THROTTLED, NULL,
-				      "{\"1\":[{\"type\":\"instagram\",\"call_count\":100,\"estimated_time_to_regain_access\":3}]}",
-				      NULL, 0), now + 180);
+				      "{\"1\":[{\"type\":\"instagram\",\"call_count\":100,"
+				      "\"estimated_time_to_regain_access\":3}]}",
+				      NULL, 0),
+		  now + 180);
 	/* jitter only lengthens, by up to 25 % */
 	s = (struct rl_state){ 0 };
-	int64_t p = ratelimit_on_answer(&s, &rl, &rc, now, RL_ANSWER_THROTTLED, NULL, NULL, "100", 0.999);
+	int64_t p = ratelimit_on_answer(&s, &rl, &rc, now, RL_ANSWER_THROTTLED, NULL, NULL, "100",
+					0.999);
 	CHECK(p >= now + 100 && p <= now + 125);
 
 	/* neither: exponential backoff from retry_initial, reset by a good answer */
 	s = (struct rl_state){ 0 };
-	CHECK_INT(ratelimit_on_answer(&s, &rl, &rc, now, RL_ANSWER_THROTTLED, NULL, NULL, NULL, 0), now + 60);
-	CHECK_INT(ratelimit_on_answer(&s, &rl, &rc, now, RL_ANSWER_THROTTLED, NULL, NULL, NULL, 0), now + 120);
-	CHECK_INT(ratelimit_on_answer(&s, &rl, &rc, now, RL_ANSWER_THROTTLED, NULL, NULL, NULL, 0), now + 240);
+	CHECK_INT(ratelimit_on_answer(&s, &rl, &rc, now, RL_ANSWER_THROTTLED, NULL, NULL, NULL, 0),
+		  now + 60);
+	CHECK_INT(ratelimit_on_answer(&s, &rl, &rc, now, RL_ANSWER_THROTTLED, NULL, NULL, NULL, 0),
+		  now + 120);
+	CHECK_INT(ratelimit_on_answer(&s, &rl, &rc, now, RL_ANSWER_THROTTLED, NULL, NULL, NULL, 0),
+		  now + 240);
 	for (int i = 0; i < 20; i++)
-		p = ratelimit_on_answer(&s, &rl, &rc, now, RL_ANSWER_THROTTLED, NULL, NULL, NULL, 0);
+		p = ratelimit_on_answer(&s, &rl, &rc, now, RL_ANSWER_THROTTLED, NULL, NULL, NULL,
+					0);
 	CHECK_INT(p, now + 3600);
 	CHECK_INT(s.throttle_count, 23);
 	CHECK_INT(ratelimit_on_answer(&s, &rl, &rc, now, RL_ANSWER_OK, NULL, NULL, NULL, 0), 0);
-	CHECK_INT(ratelimit_on_answer(&s, &rl, &rc, now, RL_ANSWER_THROTTLED, NULL, NULL, NULL, 0), now + 60);
+	CHECK_INT(ratelimit_on_answer(&s, &rl, &rc, now, RL_ANSWER_THROTTLED, NULL, NULL, NULL, 0),
+		  now + 60);
 
 	/* usage at stop_above on a good answer pauses without counting a throttle */
 	s = (struct rl_state){ 0 };
 	CHECK_INT(ratelimit_on_answer(&s, &rl, &rc, now, RL_ANSWER_OK,
-				      "{\"call_count\":95,\"total_time\":1,\"total_cputime\":1}", NULL, NULL, 0), now + 60);
+				      "{\"call_count\":95,\"total_time\":1,\"total_cputime\":1}",
+				      NULL, NULL, 0),
+		  now + 60);
 	CHECK_INT(s.throttle_count, 0);
 	CHECK(s.probe);
 }
@@ -175,7 +213,8 @@ static void test_thresholds(void)
 	CHECK(ratelimit_max_usage(&s.usage, now + RL_USAGE_TTL) < 0);
 	CHECK_INT(ratelimit_check(&s, &rl, now + RL_USAGE_TTL, false, 0), 0);
 	/* a hostile header does not erase known figures */
-	ratelimit_on_answer(&s, &rl, &rc, now + 20, RL_ANSWER_OK, "{\"call_count\":\"NaN\"}", NULL, NULL, 0);
+	ratelimit_on_answer(&s, &rl, &rc, now + 20, RL_ANSWER_OK, "{\"call_count\":\"NaN\"}", NULL,
+			    NULL, 0);
 	CHECK(ratelimit_max_usage(&s.usage, now + 20) == 76);
 }
 

@@ -65,8 +65,11 @@ static void test_roundtrip(void)
 static void test_unknown_fields_skipped(void)
 {
 	/* token field + a field with an unknown tag 99 */
-	static const unsigned char buf[] = { 1, 3, 0, 0, 0, 'a', 'b', 'c', 99, 2, 0, 0, 0, 'z', 'z' };
-	static const unsigned char bad_len[] = { 1, 3, 0, 0, 0, 'a', 'b', 'c', 2, 3, 0, 0, 0, 1, 2, 3 };
+	static const unsigned char buf[] = {
+		1, 3, 0, 0, 0, 'a', 'b', 'c', 99, 2, 0, 0, 0, 'z', 'z'
+	};
+	static const unsigned char bad_len[] = { 1, 3, 0, 0, 0, 'a', 'b', 'c',
+						 2, 3, 0, 0, 0, 1,   2,	  3 };
 	static const unsigned char no_token[] = { 2, 8, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8 };
 	static const unsigned char overlong[] = { 1, 255, 255, 255, 255, 'a' };
 	struct vault_record *r = NULL;
@@ -82,7 +85,10 @@ static void test_unknown_fields_skipped(void)
 
 static void test_app_record(void)
 {
-	struct app_record a = { .paused_until = 1800000000, .throttle_count = 3, .backoff_level = 2 }, b;
+	struct app_record a = { .paused_until = 1800000000,
+				.throttle_count = 3,
+				.backoff_level = 2 },
+			  b;
 	struct secret *plain = NULL;
 
 	CHECK_INT(app_record_encode(&a, &plain), 0);

@@ -6,8 +6,13 @@
 #define DAY 86400
 
 static const struct refresh_config rc = {
-	.before_expiry = 15 * DAY, .min_age = DAY, .jitter = 3600,
-	.retry_initial = 60, .retry_max = 6 * 3600, .timeout = 30, .max_in_flight = 4,
+	.before_expiry = 15 * DAY,
+	.min_age = DAY,
+	.jitter = 3600,
+	.retry_initial = 60,
+	.retry_max = 6 * 3600,
+	.timeout = 30,
+	.max_in_flight = 4,
 };
 
 static void test_due(void)
@@ -45,11 +50,13 @@ static void test_jitter(void)
 	/* deterministic: same account and token, same due time (restarts never move it) */
 	CHECK_INT(schedule_due(&rc, t0, exp, false, schedule_account_hash("shop-main")),
 		  schedule_due(&rc, t0, exp, false, schedule_account_hash("shop-main")));
-	/* 10k accounts spread over the whole window, never before the base, never after it + jitter */
+	/* 10k accounts spread over the whole window, never before the base, never after it + jitter
+	 */
 	for (int i = 0; i < 10000; i++) {
 		char name[32];
 		snprintf(name, sizeof(name), "acct-%d", i);
-		int64_t d = schedule_due(&rc, t0, exp, false, schedule_account_hash(name)) - (exp - 15 * DAY);
+		int64_t d = schedule_due(&rc, t0, exp, false, schedule_account_hash(name)) -
+			    (exp - 15 * DAY);
 		min = MIN(min, d);
 		max = MAX(max, d);
 		buckets[MIN(d * 6 / 3601, 5)]++;
@@ -90,9 +97,9 @@ static void test_backoff(void)
 		double rnd;
 		int64_t wait;
 	} t[] = {
-		{ 1, 0, 60 },	  { 2, 0, 120 },    { 3, 0, 240 },     { 9, 0, 15360 },
-		{ 10, 0, 21600 }, { 1000, 0, 21600 }, { 0, 0, 60 },      { 1, 0.999, 74 },
-		{ 10, 0.5, 24300 }, { 1, -1, 60 },   { 1, 7, 60 },
+		{ 1, 0, 60 },	    { 2, 0, 120 },	{ 3, 0, 240 }, { 9, 0, 15360 },
+		{ 10, 0, 21600 },   { 1000, 0, 21600 }, { 0, 0, 60 },  { 1, 0.999, 74 },
+		{ 10, 0.5, 24300 }, { 1, -1, 60 },	{ 1, 7, 60 },
 	};
 	for (size_t i = 0; i < ELEMENTSOF(t); i++)
 		CHECK_INT(schedule_backoff(60, 6 * 3600, t[i].failures, t[i].rnd), t[i].wait);
@@ -125,8 +132,9 @@ static void test_clock_jumps(void)
 	CHECK(!schedule_is_urgent(&nj, exp, t0 - 10 * DAY));
 	/* a retry planned for t0 + 60 s, then the clock jumps 10 days back */
 	retry = t0 + 60;
-	CHECK_INT(schedule_retry_at(&rc, retry, t0), retry);		  /* no jump: as stored */
-	CHECK_INT(schedule_retry_at(&rc, retry, t0 - 10 * DAY), t0 - 10 * DAY + 6 * 3600 + 5400 + 1);
+	CHECK_INT(schedule_retry_at(&rc, retry, t0), retry); /* no jump: as stored */
+	CHECK_INT(schedule_retry_at(&rc, retry, t0 - 10 * DAY),
+		  t0 - 10 * DAY + 6 * 3600 + 5400 + 1);
 	CHECK_INT(schedule_retry_at(&rc, retry, t0 + 10 * DAY), retry); /* forward: due now */
 }
 

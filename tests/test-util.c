@@ -15,13 +15,25 @@ static void test_durations(void)
 		int r;
 		int64_t sec;
 	} t[] = {
-		{ "0", 0, 0 },	       { "90", 0, 90 },		 { "90s", 0, 90 },
-		{ "15m", 0, 900 },     { "24h", 0, 86400 },	 { "15d", 0, 15 * 86400 },
-		{ "1d12h", 0, 129600 }, { "1h30m15s", 0, 5415 }, { "3650d", 0, 3650LL * 86400 },
-		{ "", -EINVAL, 0 },    { "d", -EINVAL, 0 },	 { "-5m", -EINVAL, 0 },
-		{ "5 m", -EINVAL, 0 }, { "5w", -EINVAL, 0 },	 { "1h30", -EINVAL, 0 },
-		{ "3651d", -ERANGE, 0 }, { "99999999999999999999", -ERANGE, 0 },
-		{ "1.5h", -EINVAL, 0 }, { "24 hours", -EINVAL, 0 },
+		{ "0", 0, 0 },
+		{ "90", 0, 90 },
+		{ "90s", 0, 90 },
+		{ "15m", 0, 900 },
+		{ "24h", 0, 86400 },
+		{ "15d", 0, 15 * 86400 },
+		{ "1d12h", 0, 129600 },
+		{ "1h30m15s", 0, 5415 },
+		{ "3650d", 0, 3650LL * 86400 },
+		{ "", -EINVAL, 0 },
+		{ "d", -EINVAL, 0 },
+		{ "-5m", -EINVAL, 0 },
+		{ "5 m", -EINVAL, 0 },
+		{ "5w", -EINVAL, 0 },
+		{ "1h30", -EINVAL, 0 },
+		{ "3651d", -ERANGE, 0 },
+		{ "99999999999999999999", -ERANGE, 0 },
+		{ "1.5h", -EINVAL, 0 },
+		{ "24 hours", -EINVAL, 0 },
 	};
 	for (size_t i = 0; i < ELEMENTSOF(t); i++) {
 		int64_t v = -1;
@@ -39,13 +51,14 @@ static void test_names(void)
 	CHECK(name_is_valid("shop-main"));
 	CHECK(name_is_valid("a.b_c-D9"));
 	CHECK(name_is_valid("x"));
-	CHECK(name_is_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")); /* 64 */
-	CHECK(!name_is_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")); /* 65 */
+	/* 64 characters, then 65 */
+	CHECK(name_is_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+	CHECK(!name_is_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
 	CHECK(!name_is_valid(""));
 	CHECK(!name_is_valid(".hidden"));
 	CHECK(!name_is_valid("a/b"));
 	CHECK(!name_is_valid("a b"));
-	CHECK(!name_is_valid("..")); 
+	CHECK(!name_is_valid(".."));
 	CHECK(!name_is_valid("ünïcode"));
 	CHECK(!name_is_valid(NULL));
 }

@@ -293,7 +293,8 @@ static void test_crash_trials(void)
 			continue;
 		}
 		int r = vault_load(v, "crash", &got);
-		if (written || r != -ENOENT) { /* a loaded machine may kill the first children before any write */
+		if (written || r != -ENOENT) { /* a loaded machine may kill the first children
+						  before any write */
 			if (r < 0 || !got || strncmp(got->token->data, "IGAA-crash-", 11) != 0)
 				bad++;
 			written = true;
@@ -360,7 +361,8 @@ static void test_rotation(void)
 	CHECK_INT(vault_rotate(rdir, key2, key1, &st), 0);
 	CHECK_INT(st.resealed, 0);
 	/* a third key opens nothing */
-	CHECK_INT(vault_rotate(rdir, k3, key2, &st), -EKEYREJECTED); /* neither key is the vault's */
+	CHECK_INT(vault_rotate(rdir, k3, key2, &st),
+		  -EKEYREJECTED); /* neither key is the vault's */
 }
 
 int main(void)

@@ -20,5 +20,5 @@ int read_file_bounded(int dirfd, const char *path, size_t max, char **ret, size_
 int write_file_atomic(int dirfd, const char *name, const void *data, size_t size, mode_t mode);
 /* The same from pieces, with an owner and group ((uid_t)-1 / (gid_t)-1: unchanged). */
 struct iovec;
-int write_file_atomic_iov(int dirfd, const char *name, const struct iovec *iov, size_t n_iov, mode_t mode,
-			  uid_t uid, gid_t gid);
+int write_file_atomic_iov(int dirfd, const char *name, const struct iovec *iov, size_t n_iov,
+			  mode_t mode, uid_t uid, gid_t gid);

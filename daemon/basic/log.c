@@ -17,13 +17,14 @@ static bool to_journal = false;
 static int log_fd = STDERR_FILENO;
 
 static const char *const level_names[] = {
-	[LOG_EMERG] = "emerg",	[LOG_ALERT] = "alert",	 [LOG_CRIT] = "crit",	[LOG_ERR] = "error",
-	[LOG_WARNING] = "warning", [LOG_NOTICE] = "notice", [LOG_INFO] = "info", [LOG_DEBUG] = "debug",
+	[LOG_EMERG] = "emerg", [LOG_ALERT] = "alert",	  [LOG_CRIT] = "crit",
+	[LOG_ERR] = "error",   [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
+	[LOG_INFO] = "info",   [LOG_DEBUG] = "debug",
 };
 
 static bool stderr_is_journal(void)
 {
-	const char *e = getenv("JOURNAL_STREAM");
+	const char *e = secure_getenv("JOURNAL_STREAM");
 	unsigned long long dev, ino;
 	struct stat st;
 
@@ -36,7 +37,7 @@ static bool stderr_is_journal(void)
 
 void log_setup(void)
 {
-	const char *l = getenv("IGTOKEND_LOG_LEVEL");
+	const char *l = secure_getenv("IGTOKEND_LOG_LEVEL");
 
 	to_journal = stderr_is_journal();
 	if (l) {
@@ -77,7 +78,7 @@ static void write_journal(int level, int error, const char *account, const char 
 	struct iovec iov[8];
 	size_t n = 0;
 
-#define FIELD(fmt, ...)                                                                             \
+#define FIELD(fmt, ...)                                                                            \
 	do {                                                                                       \
 		int k = snprintf(f[n], sizeof(f[n]), fmt, __VA_ARGS__);                            \
 		iov[n] = (struct iovec){ f[n], (size_t)MIN(k, (int)sizeof(f[n]) - 1) };            \

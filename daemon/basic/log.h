@@ -19,15 +19,17 @@ void log_set_fd(int fd);
 int log_full(int level, int error, const char *account, const char *app, const char *state,
 	     const char *fmt, ...) _printf_(6, 7);
 
-#define log_debug(...) log_full(LOG_DEBUG, 0, NULL, NULL, NULL, __VA_ARGS__)
-#define log_info(...) log_full(LOG_INFO, 0, NULL, NULL, NULL, __VA_ARGS__)
-#define log_notice(...) log_full(LOG_NOTICE, 0, NULL, NULL, NULL, __VA_ARGS__)
-#define log_warning(...) log_full(LOG_WARNING, 0, NULL, NULL, NULL, __VA_ARGS__)
-#define log_error(...) log_full(LOG_ERR, 0, NULL, NULL, NULL, __VA_ARGS__)
+#define log_debug(...)		  log_full(LOG_DEBUG, 0, NULL, NULL, NULL, __VA_ARGS__)
+#define log_info(...)		  log_full(LOG_INFO, 0, NULL, NULL, NULL, __VA_ARGS__)
+#define log_notice(...)		  log_full(LOG_NOTICE, 0, NULL, NULL, NULL, __VA_ARGS__)
+#define log_warning(...)	  log_full(LOG_WARNING, 0, NULL, NULL, NULL, __VA_ARGS__)
+#define log_error(...)		  log_full(LOG_ERR, 0, NULL, NULL, NULL, __VA_ARGS__)
 #define log_warning_errno(r, ...) log_full(LOG_WARNING, (r), NULL, NULL, NULL, __VA_ARGS__)
-#define log_error_errno(r, ...) log_full(LOG_ERR, (r), NULL, NULL, NULL, __VA_ARGS__)
+#define log_error_errno(r, ...)	  log_full(LOG_ERR, (r), NULL, NULL, NULL, __VA_ARGS__)
 
 /* With ACCOUNT=/APP=/STATE= context. */
-#define log_account(level, acct, app, state, ...) log_full((level), 0, (acct), (app), (state), __VA_ARGS__)
-#define log_account_errno(level, r, acct, app, ...) log_full((level), (r), (acct), (app), NULL, __VA_ARGS__)
+#define log_account(level, acct, app, state, ...)                                                  \
+	log_full((level), 0, (acct), (app), (state), __VA_ARGS__)
+#define log_account_errno(level, r, acct, app, ...)                                                \
+	log_full((level), (r), (acct), (app), NULL, __VA_ARGS__)
 #define log_app(level, app, ...) log_full((level), 0, NULL, (app), NULL, __VA_ARGS__)

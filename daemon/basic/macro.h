@@ -10,20 +10,20 @@
 #include <string.h>
 #include <unistd.h>
 
-#define _unused_ __attribute__((unused))
-#define _cleanup_(f) __attribute__((cleanup(f)))
-#define _printf_(a, b) __attribute__((format(printf, a, b)))
-#define _noreturn_ __attribute__((noreturn))
+#define _unused_	     __attribute__((unused))
+#define _cleanup_(f)	     __attribute__((cleanup(f)))
+#define _printf_(a, b)	     __attribute__((format(printf, a, b)))
+#define _noreturn_	     __attribute__((noreturn))
 #define _warn_unused_result_ __attribute__((warn_unused_result))
 
 /* The struct that holds member `m` at address p. */
 #define container_of(p, type, m) ((type *)(void *)((char *)(p)-offsetof(type, m)))
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
-#define MIN(a, b) ((a) < (b) ? (a) : (b))
-#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#define MIN(a, b)     ((a) < (b) ? (a) : (b))
+#define MAX(a, b)     ((a) > (b) ? (a) : (b))
 
-#define USEC_PER_SEC UINT64_C(1000000)
+#define USEC_PER_SEC  UINT64_C(1000000)
 #define USEC_PER_MSEC UINT64_C(1000)
 
 /* Take ownership of a pointer: returns it and sets the variable to NULL. */

@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define PROTO_LINE_MAX (64 * 1024)	     /* bytes in one request line, newline excluded */
+#define PROTO_LINE_MAX	 (64 * 1024)	     /* bytes in one request line, newline excluded */
 #define PROTO_ANSWER_MAX (256 * 1024 * 1024) /* status of 100k accounts is ~25 MB */
 
 enum proto_error {

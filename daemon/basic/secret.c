@@ -76,7 +76,8 @@ void secret_fingerprint(const struct secret *s, char out[SECRET_FP_LEN])
 	/* A fixed personalization: the fingerprint only has to be stable within a
 	 * host's logs and must not help anyone recover the token; 32 bits of a
 	 * BLAKE2b hash of a high-entropy token reveal nothing usable. */
-	static const unsigned char key[crypto_generichash_KEYBYTES] = "igtokend token fingerprint v1";
+	static const unsigned char key[crypto_generichash_KEYBYTES] =
+		"igtokend token fingerprint v1";
 	unsigned char h[4];
 
 	if (!s || s->len == 0) {

@@ -10,7 +10,7 @@
 /* IGTOKEND_TEST_FAULT=write:ENOSPC | write:EIO | fsync:EIO */
 static int fault_for(const char *op)
 {
-	const char *f = getenv("IGTOKEND_TEST_FAULT");
+	const char *f = secure_getenv("IGTOKEND_TEST_FAULT");
 	size_t n = strlen(op);
 
 	if (!f || strncmp(f, op, n) != 0 || f[n] != ':')

@@ -51,7 +51,8 @@ static struct slot *find(struct tokencache *c, const void *owner, const int32_t 
 	return &c->slots[*slot];
 }
 
-bool tokencache_get(struct tokencache *c, const void *owner, int32_t *slot, const char **ret, size_t *ret_len)
+bool tokencache_get(struct tokencache *c, const void *owner, int32_t *slot, const char **ret,
+		    size_t *ret_len)
 {
 	struct slot *s = find(c, owner, slot);
 
@@ -74,7 +75,8 @@ void tokencache_drop(struct tokencache *c, const void *owner, int32_t *slot)
 	*slot = -1;
 }
 
-void tokencache_put(struct tokencache *c, const void *owner, int32_t *slot, const char *token, size_t len)
+void tokencache_put(struct tokencache *c, const void *owner, int32_t *slot, const char *token,
+		    size_t len)
 {
 	struct slot *s;
 

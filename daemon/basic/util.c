@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <time.h>
 
-
 int parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret)
 {
 	char *end;
@@ -49,17 +48,28 @@ int parse_duration(const char *s, int64_t *ret_sec)
 		if (p == start)
 			return -EINVAL;
 		switch (*p) {
-		case 's': mult = 1; p++; break;
-		case 'm': mult = 60; p++; break;
-		case 'h': mult = 3600; p++; break;
-		case 'd': mult = 86400; p++; break;
+		case 's':
+			mult = 1;
+			p++;
+			break;
+		case 'm':
+			mult = 60;
+			p++;
+			break;
+		case 'h':
+			mult = 3600;
+			p++;
+			break;
+		case 'd':
+			mult = 86400;
+			p++;
+			break;
 		case '\0':
 			if (start != s) /* a bare number only on its own */
 				return -EINVAL;
 			mult = 1;
 			break;
-		default:
-			return -EINVAL;
+		default: return -EINVAL;
 		}
 		if (v > DURATION_MAX_SEC / mult)
 			return -ERANGE;

@@ -30,7 +30,8 @@ const char *client_socket_path(const char *override)
 	const char *e;
 	if (override && *override)
 		return override;
-	e = secure_getenv("IGTOKEND_SOCKET"); /* a setuid app must not be pointed at a fake daemon */
+	/* secure_getenv: a setuid app must not be pointed at a fake daemon */
+	e = secure_getenv("IGTOKEND_SOCKET");
 	return e && *e ? e : IGTOKEN_DEFAULT_SOCKET;
 }
 
@@ -74,7 +75,7 @@ void client_close(struct client *c)
 
 int client_send(struct client *c, const char *line, size_t len)
 {
-	struct iovec iov[2] = { { (void *)(uintptr_t)line, len }, { (void *)(uintptr_t)"\n", 1 } };
+	struct iovec iov[2] = { { (void *)(uintptr_t)line, len }, { (void *)(uintptr_t) "\n", 1 } };
 	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
 
 	while (iov[0].iov_len + iov[1].iov_len > 0) {
@@ -174,7 +175,7 @@ static void json_free_wiped(cJSON *j)
 }
 
 __attribute__((visibility("default"))) int igtoken_get(const char *account, char *buf, size_t len,
-							int64_t *expires_at)
+						       int64_t *expires_at)
 {
 	struct client *c = NULL;
 	cJSON *req = NULL, *ans = NULL, *tok, *exp;
@@ -186,7 +187,8 @@ __attribute__((visibility("default"))) int igtoken_get(const char *account, char
 		return -EINVAL;
 	req = cJSON_CreateObject();
 	if (!req || !cJSON_AddStringToObject(req, "cmd", "token") ||
-	    !cJSON_AddStringToObject(req, "account", account) || !(line = cJSON_PrintUnformatted(req))) {
+	    !cJSON_AddStringToObject(req, "account", account) ||
+	    !(line = cJSON_PrintUnformatted(req))) {
 		cJSON_Delete(req);
 		return -ENOMEM;
 	}

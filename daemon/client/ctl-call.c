@@ -115,7 +115,8 @@ int64_t ctl_time(const cJSON *o, const char *key, bool *present)
 	return *present ? (int64_t)v->valuedouble : 0;
 }
 
-void ctl_relative(const cJSON *o, const char *key, int64_t now, bool zero_never, char *buf, size_t len)
+void ctl_relative(const cJSON *o, const char *key, int64_t now, bool zero_never, char *buf,
+		  size_t len)
 {
 	bool present;
 	int64_t t = ctl_time(o, key, &present);

@@ -40,5 +40,6 @@ int ctl_simple(const char *cmd, const char *account, struct cJSON **ret);
 /* A time field of an answer: Unix seconds, *present false if null or absent. */
 int64_t ctl_time(const struct cJSON *o, const char *key, bool *present);
 /* That field relative to now ("in 3d", "2h ago"), "never" for 0 if zero_never, "-" if absent. */
-void ctl_relative(const struct cJSON *o, const char *key, int64_t now, bool zero_never, char *buf, size_t len);
+void ctl_relative(const struct cJSON *o, const char *key, int64_t now, bool zero_never, char *buf,
+		  size_t len);
 const char *ctl_string(const struct cJSON *o, const char *key); /* NULL if absent */

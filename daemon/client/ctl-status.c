@@ -22,10 +22,9 @@ static void print_accounts(const cJSON *accounts, bool colour, int64_t now)
 {
 	const cJSON *a;
 
-	printf("%-24s %-12s %-16s %-12s %-14s %s\n", "ACCOUNT", "APP", "STATE", "EXPIRES", "NEXT-REFRESH",
-	       "LAST-ERROR");
-	cJSON_ArrayForEach(a, accounts)
-	{
+	printf("%-24s %-12s %-16s %-12s %-14s %s\n", "ACCOUNT", "APP", "STATE", "EXPIRES",
+	       "NEXT-REFRESH", "LAST-ERROR");
+	cJSON_ArrayForEach (a, accounts) {
 		const char *state = ctl_string(a, "state"), *err = ctl_string(a, "last_error");
 		char exp[32], next[32];
 
@@ -45,8 +44,7 @@ static void print_apps(const cJSON *apps, int64_t now)
 	if (cJSON_GetArraySize(apps) == 0)
 		return;
 	printf("\n%-24s %-8s %-10s %-13s %s\n", "APP", "CALLS", "TIME", "CPU", "PAUSED");
-	cJSON_ArrayForEach(a, apps)
-	{
+	cJSON_ArrayForEach (a, apps) {
 		const cJSON *u = cJSON_GetObjectItemCaseSensitive(a, "usage");
 		char paused[32], f[3][16];
 
@@ -58,7 +56,8 @@ static void print_apps(const cJSON *apps, int64_t now)
 				snprintf(f[i], sizeof(f[i]), "-");
 		}
 		ctl_relative(a, "paused_until", now, false, paused, sizeof(paused));
-		printf("%-24s %-8s %-10s %-13s %s\n", ctl_string(a, "name") ?: "?", f[0], f[1], f[2], paused);
+		printf("%-24s %-8s %-10s %-13s %s\n", ctl_string(a, "name") ?: "?", f[0], f[1],
+		       f[2], paused);
 	}
 }
 

@@ -34,7 +34,7 @@ static int cmd_status(const struct invocation *inv)
 		_cleanup_cjson_free_ char *s = cJSON_PrintUnformatted(ans);
 		puts(s ?: "{}");
 	} else
-		ctl_status_print(ans, isatty(STDOUT_FILENO) && !getenv("NO_COLOR"));
+		ctl_status_print(ans, isatty(STDOUT_FILENO) && !secure_getenv("NO_COLOR"));
 	cJSON_Delete(ans);
 	return EXIT_OK;
 }
@@ -51,20 +51,22 @@ static int cmd_token(const struct invocation *inv)
 		explicit_bzero(buf, sizeof(buf));
 		return EXIT_OK;
 	case -EACCES:
-		fprintf(stderr, "igtokenctl: forbidden: you may not read account '%s'\n", inv->account);
+		fprintf(stderr, "igtokenctl: forbidden: you may not read account '%s'\n",
+			inv->account);
 		return EXIT_FORBIDDEN;
 	case -ENOENT:
 		fprintf(stderr, "igtokenctl: unknown_account: no account '%s'\n", inv->account);
 		return EXIT_FAILED;
 	case -EKEYEXPIRED:
-		fprintf(stderr, "igtokenctl: account '%s' has no valid token (see igtokenctl status)\n", inv->account);
+		fprintf(stderr,
+			"igtokenctl: account '%s' has no valid token (see igtokenctl status)\n",
+			inv->account);
 		return EXIT_NO_TOKEN;
 	case -ECONNREFUSED:
-		fprintf(stderr, "igtokenctl: cannot reach igtokend at %s: not running\n", ctl_socket_path);
+		fprintf(stderr, "igtokenctl: cannot reach igtokend at %s: not running\n",
+			ctl_socket_path);
 		return EXIT_UNAVAILABLE;
-	default:
-		fprintf(stderr, "igtokenctl: %s\n", strerror(-r));
-		return EXIT_FAILED;
+	default: fprintf(stderr, "igtokenctl: %s\n", strerror(-r)); return EXIT_FAILED;
 	}
 }
 
@@ -80,7 +82,8 @@ static int print_result(cJSON *ans)
 		snprintf(when, sizeof(when), "never");
 	else if (present)
 		format_relative(exp, (int64_t)time(NULL), when, sizeof(when));
-	printf("%s: %s%sexpires %s\n", ctl_string(ans, "account") ?: "?", state ?: "", state ? ", " : "", when);
+	printf("%s: %s%sexpires %s\n", ctl_string(ans, "account") ?: "?", state ?: "",
+	       state ? ", " : "", when);
 	cJSON_Delete(ans);
 	return EXIT_OK;
 }
@@ -144,7 +147,8 @@ static int read_stdin_line(const char *prompt, bool secret, char *buf, size_t le
 	n = strlen(buf);
 	if (n == len - 1 && buf[n - 1] != '\n')
 		return -EMSGSIZE;
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' ||
+			 buf[n - 1] == '\t'))
 		buf[--n] = '\0';
 	return n > 0 ? 0 : -ENODATA;
 }
@@ -171,7 +175,8 @@ static int cmd_import(const struct invocation *inv)
 
 	if (r < 0) {
 		explicit_bzero(tok, sizeof(tok));
-		fprintf(stderr, "igtokenctl: %s\n", r == -EMSGSIZE ? "the token on stdin is too long" : "no token on stdin");
+		fprintf(stderr, "igtokenctl: %s\n",
+			r == -EMSGSIZE ? "the token on stdin is too long" : "no token on stdin");
 		return EXIT_FAILED;
 	}
 	req = ctl_request("import", inv->account);
@@ -194,7 +199,8 @@ static int cmd_enroll(const struct invocation *inv)
 	printf("%s\n", ctl_string(ans, "url") ?: "");
 	fflush(stdout);
 	cJSON_Delete(ans);
-	r = read_stdin_line("Then paste the URL the browser was sent to: ", false, redirect, sizeof(redirect));
+	r = read_stdin_line("Then paste the URL the browser was sent to: ", false, redirect,
+			    sizeof(redirect));
 	if (r < 0) {
 		fprintf(stderr, "igtokenctl: no redirect URL on stdin\n");
 		return EXIT_FAILED;
@@ -243,7 +249,8 @@ static int cmd_watch(const struct invocation *inv)
 			if (interrupted)
 				return EXIT_OK;
 			fprintf(stderr, "igtokenctl: %s\n",
-				r == -ECONNRESET ? "the daemon closed the connection" : strerror(-r));
+				r == -ECONNRESET ? "the daemon closed the connection"
+						 : strerror(-r));
 			return r == -ECONNRESET ? EXIT_UNAVAILABLE : EXIT_FAILED;
 		}
 		printf("%s\n", line);
@@ -256,18 +263,21 @@ static int cmd_watch(const struct invocation *inv)
 
 static const struct command {
 	const char *name;
-	bool account; /* takes ACCOUNT */
+	bool account;	    /* takes ACCOUNT */
 	const char *option; /* the one --option it takes, or NULL */
 	int (*run)(const struct invocation *inv);
 	const char *usage, *help;
 } commands[] = {
-	{ "status", false, "--json", cmd_status, "status [--json]", "accounts, states, expiry and rate limits" },
-	{ "token", true, NULL, cmd_token, "token ACCOUNT", "print the token (only to readers of ACCOUNT)" },
+	{ "status", false, "--json", cmd_status, "status [--json]",
+	  "accounts, states, expiry and rate limits" },
+	{ "token", true, NULL, cmd_token, "token ACCOUNT",
+	  "print the token (only to readers of ACCOUNT)" },
 	{ "refresh", true, NULL, cmd_refresh, "refresh ACCOUNT", "refresh now (admins)" },
 	{ "import", true, "--short-lived", cmd_import, "import ACCOUNT [--short-lived]",
 	  "store a token read from stdin (admins)" },
 	{ "enroll", true, NULL, cmd_enroll, "enroll ACCOUNT",
-	  "log in through Meta: prints a URL, reads the\n" "                                   redirected URL from stdin (admins)" },
+	  "log in through Meta: prints a URL, reads the\n"
+	  "                                   redirected URL from stdin (admins)" },
 	{ "reload", false, NULL, cmd_reload, "reload", "re-read the configuration (admins)" },
 	{ "metrics", false, NULL, cmd_metrics, "metrics", "Prometheus metrics" },
 	{ "watch", false, NULL, cmd_watch, "watch", "print events until interrupted" },
@@ -288,8 +298,10 @@ static void help(void)
 
 static int usage(void)
 {
-	fprintf(stderr, "Usage: igtokenctl [-s SOCKET] status [--json] | token ACCOUNT | refresh ACCOUNT |\n"
-			"       import ACCOUNT [--short-lived] | enroll ACCOUNT | reload | metrics | watch\n"
+	fprintf(stderr, "Usage: igtokenctl [-s SOCKET] status [--json] | token ACCOUNT | refresh "
+			"ACCOUNT |\n"
+			"       import ACCOUNT [--short-lived] | enroll ACCOUNT | reload | metrics "
+			"| watch\n"
 			"Try 'igtokenctl --help'.\n");
 	return EXIT_USAGE_ERR;
 }

@@ -13,10 +13,12 @@ static struct config_pos mark_pos(const char *file, const yaml_mark_t *m)
 	return (struct config_pos){ file, (uint32_t)m->line + 1, (uint32_t)m->column + 1 };
 }
 
-static void node_vdiag(struct yaml_file *f, bool error, const yaml_node_t *n, const char *fmt, va_list ap)
+static void node_vdiag(struct yaml_file *f, bool error, const yaml_node_t *n, const char *fmt,
+		       va_list ap)
 {
 	char msg[1024];
-	struct config_pos pos = n ? mark_pos(f->path, &n->start_mark) : (struct config_pos){ .file = f->path };
+	struct config_pos pos =
+		n ? mark_pos(f->path, &n->start_mark) : (struct config_pos){ .file = f->path };
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	config_diag_at(f->diag, error, &pos, "%s", msg);
@@ -45,7 +47,8 @@ static void parser_error(struct yaml_file *f, const yaml_parser_t *p)
 	struct config_pos pos = mark_pos(f->path, m);
 
 	if (p->context)
-		config_diag_at(f->diag, true, &pos, "%s %s", p->problem ?: "syntax error", p->context);
+		config_diag_at(f->diag, true, &pos, "%s %s", p->problem ?: "syntax error",
+			       p->context);
 	else
 		config_diag_at(f->diag, true, &pos, "%s", p->problem ?: "syntax error");
 }
@@ -70,38 +73,36 @@ static int prepass(struct yaml_file *f, const char *buf, size_t size)
 		}
 		at = mark_pos(f->path, &ev.start_mark);
 		switch (ev.type) {
-		case YAML_STREAM_END_EVENT:
-			done = true;
-			break;
+		case YAML_STREAM_END_EVENT: done = true; break;
 		case YAML_DOCUMENT_START_EVENT:
 			if (++docs > 1) {
-				config_diag_at(f->diag, true, &at, "more than one YAML document in the file");
+				config_diag_at(f->diag, true, &at,
+					       "more than one YAML document in the file");
 				r = -EINVAL;
 			}
 			break;
 		case YAML_MAPPING_START_EVENT:
 		case YAML_SEQUENCE_START_EVENT:
 			if (++depth > CONFIG_DEPTH_MAX) {
-				config_diag_at(f->diag, true, &at, "nesting deeper than %d levels", CONFIG_DEPTH_MAX);
+				config_diag_at(f->diag, true, &at, "nesting deeper than %d levels",
+					       CONFIG_DEPTH_MAX);
 				r = -EINVAL;
 			}
 			break;
 		case YAML_MAPPING_END_EVENT:
-		case YAML_SEQUENCE_END_EVENT:
-			depth--;
-			break;
+		case YAML_SEQUENCE_END_EVENT: depth--; break;
 		case YAML_ALIAS_EVENT:
 			config_diag_at(f->diag, true, &at, "YAML aliases are not supported");
 			r = -EINVAL;
 			break;
 		case YAML_SCALAR_EVENT:
 			if (ev.data.scalar.length > CONFIG_SCALAR_MAX) {
-				config_diag_at(f->diag, true, &at, "value longer than %u bytes", CONFIG_SCALAR_MAX);
+				config_diag_at(f->diag, true, &at, "value longer than %u bytes",
+					       CONFIG_SCALAR_MAX);
 				r = -EINVAL;
 			}
 			break;
-		default:
-			break;
+		default: break;
 		}
 		yaml_event_delete(&ev);
 	}
@@ -119,8 +120,8 @@ int yaml_file_load(struct yaml_file *f, const char *path, struct config_diag *di
 	*f = (struct yaml_file){ .path = path, .diag = diag };
 	r = read_file_bounded(AT_FDCWD, path, CONFIG_FILE_MAX, &buf, &size);
 	if (r == -EFBIG) {
-		config_diag_at(diag, true, &(struct config_pos){ path, 1, 1 }, "file is larger than %u bytes",
-			       CONFIG_FILE_MAX);
+		config_diag_at(diag, true, &(struct config_pos){ path, 1, 1 },
+			       "file is larger than %u bytes", CONFIG_FILE_MAX);
 		return r;
 	}
 	if (r < 0) {
@@ -163,7 +164,8 @@ yaml_node_t *yaml_file_node(struct yaml_file *f, int index)
 
 struct config_pos yaml_node_pos(const struct yaml_file *f, const yaml_node_t *n)
 {
-	return (struct config_pos){ f->path, (uint32_t)n->start_mark.line + 1, (uint32_t)n->start_mark.column + 1 };
+	return (struct config_pos){ f->path, (uint32_t)n->start_mark.line + 1,
+				    (uint32_t)n->start_mark.column + 1 };
 }
 
 static const char *node_kind(const yaml_node_t *n)
@@ -215,8 +217,9 @@ bool yaml_get_duration(struct yaml_file *f, const yaml_node_t *n, const char *ke
 		return false;
 	}
 	if (r < 0) {
-		yaml_err(f, n, "'%s': '%s' is not a duration (a number with s, m, h or d, e.g. 15d)",
-			 key, s);
+		yaml_err(f, n,
+			 "'%s': '%s' is not a duration (a number with s, m, h or d, e.g. 15d)", key,
+			 s);
 		return false;
 	}
 	return true;
@@ -256,7 +259,8 @@ bool yaml_is_sequence(struct yaml_file *f, const yaml_node_t *n, const char *key
 void yaml_each_pair(struct yaml_file *f, yaml_node_t *map, const char *where, bool check_dups,
 		    yaml_pair_fn fn, void *userdata)
 {
-	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+	     p++) {
 		yaml_node_t *k = yaml_file_node(f, p->key), *v = yaml_file_node(f, p->value);
 		const char *key;
 		bool dup = false;
@@ -266,18 +270,20 @@ void yaml_each_pair(struct yaml_file *f, yaml_node_t *map, const char *where, bo
 			continue;
 		}
 		key = (const char *)k->data.scalar.value;
-		for (yaml_node_pair_t *q = map->data.mapping.pairs.start; check_dups && q < p; q++) {
+		for (yaml_node_pair_t *q = map->data.mapping.pairs.start; check_dups && q < p;
+		     q++) {
 			yaml_node_t *qk = yaml_file_node(f, q->key);
-			if (qk->type == YAML_SCALAR_NODE && streq((const char *)qk->data.scalar.value, key))
+			if (qk->type == YAML_SCALAR_NODE &&
+			    streq((const char *)qk->data.scalar.value, key))
 				dup = true;
 		}
 		if (dup) {
-			yaml_err(f, k, "duplicate key '%s'%s%s%s", key, where ? " in '" : "", where ?: "",
-				 where ? "'" : "");
+			yaml_err(f, k, "duplicate key '%s'%s%s%s", key, where ? " in '" : "",
+				 where ?: "", where ? "'" : "");
 			continue;
 		}
 		if (!fn(f, key, k, v, userdata))
-			yaml_err(f, k, "unknown key '%s'%s%s%s", key, where ? " in '" : "", where ?: "",
-				 where ? "'" : "");
+			yaml_err(f, k, "unknown key '%s'%s%s%s", key, where ? " in '" : "",
+				 where ?: "", where ? "'" : "");
 	}
 }

@@ -12,10 +12,10 @@
 #include "basic/macro.h"
 #include "conf/config-diag.h"
 
-#define CONFIG_FILE_MAX (4u * 1024 * 1024) /* bytes per config or include file */
-#define CONFIG_DEPTH_MAX 16		   /* nesting of mappings and sequences */
-#define CONFIG_INCLUDES_MAX 4096	   /* files matched by `include:` */
-#define CONFIG_SCALAR_MAX 4096		   /* bytes in one scalar */
+#define CONFIG_FILE_MAX	    (4u * 1024 * 1024) /* bytes per config or include file */
+#define CONFIG_DEPTH_MAX    16		       /* nesting of mappings and sequences */
+#define CONFIG_INCLUDES_MAX 4096	       /* files matched by `include:` */
+#define CONFIG_SCALAR_MAX   4096	       /* bytes in one scalar */
 
 struct yaml_file {
 	const char *path;
@@ -24,7 +24,8 @@ struct yaml_file {
 	struct config_diag *diag;
 };
 
-/* Reads and loads `path` (bounded); on failure the reasons are in diag and -EINVAL or -errno returned. */
+/* Reads and loads `path` (bounded); on failure the reasons are in diag and -EINVAL or -errno
+ * returned. */
 int yaml_file_load(struct yaml_file *f, const char *path, struct config_diag *diag);
 void yaml_file_done(struct yaml_file *f);
 

@@ -12,8 +12,8 @@ void config_diag_clear(struct config_diag *d)
 	*d = (struct config_diag){ 0 };
 }
 
-static void diag_vadd(struct config_diag *d, bool error, const struct config_pos *pos, const char *fmt,
-		      va_list ap)
+static void diag_vadd(struct config_diag *d, bool error, const struct config_pos *pos,
+		      const char *fmt, va_list ap)
 {
 	const char *kind = error ? "error" : "warning";
 	char msg[1024], *line = NULL, **nl;
@@ -21,7 +21,8 @@ static void diag_vadd(struct config_diag *d, bool error, const struct config_pos
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (pos->line > 0)
-		k = asprintf(&line, "%s:%u:%u: %s: %s", pos->file, pos->line, pos->column, kind, msg);
+		k = asprintf(&line, "%s:%u:%u: %s: %s", pos->file, pos->line, pos->column, kind,
+			     msg);
 	else
 		k = asprintf(&line, "%s: %s: %s", pos->file, kind, msg);
 	if (k < 0)
@@ -39,7 +40,8 @@ static void diag_vadd(struct config_diag *d, bool error, const struct config_pos
 		d->n_warnings++;
 }
 
-void config_diag_at(struct config_diag *d, bool error, const struct config_pos *pos, const char *fmt, ...)
+void config_diag_at(struct config_diag *d, bool error, const struct config_pos *pos,
+		    const char *fmt, ...)
 {
 	va_list ap;
 

@@ -24,8 +24,8 @@ struct config_pos {
 };
 
 void config_diag_clear(struct config_diag *d);
-void config_diag_at(struct config_diag *d, bool error, const struct config_pos *pos, const char *fmt, ...)
-	_printf_(4, 5);
+void config_diag_at(struct config_diag *d, bool error, const struct config_pos *pos,
+		    const char *fmt, ...) _printf_(4, 5);
 /* About a file as a whole (it cannot be read, say). */
 void config_diag_file(struct config_diag *d, bool error, const char *file, const char *fmt, ...)
 	_printf_(4, 5);

@@ -27,7 +27,8 @@ struct cross_ctx {
 	yaml_node_t *second; /* retry_max, slow_above */
 };
 
-static bool refresh_pair(struct yaml_file *f, const char *key, yaml_node_t *k, yaml_node_t *v, void *ud)
+static bool refresh_pair(struct yaml_file *f, const char *key, yaml_node_t *k, yaml_node_t *v,
+			 void *ud)
 {
 	struct cross_ctx *x = ud;
 	struct refresh_config *r = x->cfg;
@@ -56,7 +57,8 @@ static bool refresh_pair(struct yaml_file *f, const char *key, yaml_node_t *k, y
 		if (streq(key, "retry_max"))
 			x->second = v;
 		if (d < durations[i].min)
-			yaml_err(f, v, "'%s' must be at least %llds", key, (long long)durations[i].min);
+			yaml_err(f, v, "'%s' must be at least %llds", key,
+				 (long long)durations[i].min);
 		else if (streq(key, "timeout") && d > 3600)
 			yaml_err(f, v, "'timeout' must be at most 1h");
 		else
@@ -66,7 +68,8 @@ static bool refresh_pair(struct yaml_file *f, const char *key, yaml_node_t *k, y
 	return false;
 }
 
-static bool ratelimit_pair(struct yaml_file *f, const char *key, yaml_node_t *k, yaml_node_t *v, void *ud)
+static bool ratelimit_pair(struct yaml_file *f, const char *key, yaml_node_t *k, yaml_node_t *v,
+			   void *ud)
 {
 	struct cross_ctx *x = ud;
 	struct ratelimit_config *rl = x->cfg;
@@ -109,12 +112,15 @@ static bool top_pair(struct yaml_file *f, const char *key, yaml_node_t *k, yaml_
 	if (streq(key, "accounts"))
 		return schema_parse_accounts(f, v, c), true;
 	if (l->is_include) {
-		static const char *const main_only[] = { "vault", "key", "socket", "admins",
-							 "include", "refresh", "rate_limit" };
+		static const char *const main_only[] = { "vault",     "key",	 "socket",
+							 "admins",    "include", "refresh",
+							 "rate_limit" };
 		for (size_t i = 0; i < ELEMENTSOF(main_only); i++)
 			if (streq(key, main_only[i])) {
-				yaml_err(f, k, "'%s' is only allowed in the main config file; "
-					       "included files hold 'apps' and 'accounts'", key);
+				yaml_err(f, k,
+					 "'%s' is only allowed in the main config file; "
+					 "included files hold 'apps' and 'accounts'",
+					 key);
 				return true;
 			}
 		return false;
@@ -157,7 +163,7 @@ static bool top_pair(struct yaml_file *f, const char *key, yaml_node_t *k, yaml_
 }
 
 static int load_file(struct config *c, const struct config_env *env, const char *path,
-			 bool is_include, struct config_diag *diag)
+		     bool is_include, struct config_diag *diag)
 {
 	struct loader l = { .cfg = c, .env = env, .is_include = is_include };
 	struct yaml_file f;
@@ -188,7 +194,8 @@ static int load_file(struct config *c, const struct config_env *env, const char 
 /* Sorted by name, then by order of definition. */
 static int cmp_app(const void *a, const void *b)
 {
-	const struct app_config *x = *(struct app_config *const *)a, *y = *(struct app_config *const *)b;
+	const struct app_config *x = *(struct app_config *const *)a,
+				*y = *(struct app_config *const *)b;
 	int r = strcmp(x->name, y->name);
 	return r ? r : (x->seq > y->seq) - (x->seq < y->seq);
 }
@@ -209,8 +216,9 @@ static void check_unique_names(struct config *c, struct config_diag *diag)
 	for (size_t i = 1; i < c->n_apps; i++)
 		if (streq(c->apps[i]->name, c->apps[i - 1]->name))
 			config_diag_at(diag, true, &c->apps[i]->pos_name,
-				       "app '%s' is defined twice (first at %s:%u:%u)", c->apps[i]->name,
-				       c->apps[i - 1]->pos_name.file, c->apps[i - 1]->pos_name.line,
+				       "app '%s' is defined twice (first at %s:%u:%u)",
+				       c->apps[i]->name, c->apps[i - 1]->pos_name.file,
+				       c->apps[i - 1]->pos_name.line,
 				       c->apps[i - 1]->pos_name.column);
 	if (c->n_accounts > 1)
 		qsort(c->accounts, c->n_accounts, sizeof(*c->accounts), cmp_account);
@@ -219,7 +227,8 @@ static void check_unique_names(struct config *c, struct config_diag *diag)
 			config_diag_at(diag, true, &c->accounts[i]->pos_name,
 				       "account '%s' is defined twice (first at %s:%u:%u)",
 				       c->accounts[i]->name, c->accounts[i - 1]->pos_name.file,
-				       c->accounts[i - 1]->pos_name.line, c->accounts[i - 1]->pos_name.column);
+				       c->accounts[i - 1]->pos_name.line,
+				       c->accounts[i - 1]->pos_name.column);
 }
 
 static void resolve_accounts(struct config *c, struct config_diag *diag)
@@ -231,8 +240,9 @@ static void resolve_accounts(struct config *c, struct config_diag *diag)
 			continue; /* its error is reported already */
 		a->app = config_find_app(c, a->app_name);
 		if (!a->app) {
-			config_diag_at(diag, true, &a->pos_app, "app '%s' does not exist (account '%s')",
-				a->app_name, a->name);
+			config_diag_at(diag, true, &a->pos_app,
+				       "app '%s' does not exist (account '%s')", a->app_name,
+				       a->name);
 			continue;
 		}
 		if (schema_finish_account(c, a, diag) < 0)
@@ -265,7 +275,7 @@ static int load_includes(struct config *c, const struct config_env *env, struct 
 	}
 	if (g.gl_pathc > CONFIG_INCLUDES_MAX) {
 		config_diag_file(diag, true, c->path, "include '%s' matches more than %d files",
-				pattern, CONFIG_INCLUDES_MAX);
+				 pattern, CONFIG_INCLUDES_MAX);
 		globfree(&g);
 		return -EINVAL;
 	}

@@ -116,7 +116,8 @@ struct account_config *config_find_account(const struct config *c, const char *n
 	return r ? *r : NULL;
 }
 
-bool principal_list_match(const struct principal_list *l, uid_t uid, const gid_t *gids, size_t n_gids)
+bool principal_list_match(const struct principal_list *l, uid_t uid, const gid_t *gids,
+			  size_t n_gids)
 {
 	for (size_t i = 0; i < l->n; i++) {
 		const struct principal *p = &l->items[i];

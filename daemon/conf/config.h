@@ -8,11 +8,11 @@
 #include "conf/config-diag.h"
 #include "basic/secret.h"
 
-#define CONFIG_DEFAULT_PATH "/etc/igtokend/igtokend.yaml"
-#define CONFIG_DEFAULT_VAULT "/var/lib/igtokend/vault"
-#define CONFIG_DEFAULT_KEY "/etc/igtokend/vault.key"
+#define CONFIG_DEFAULT_PATH   "/etc/igtokend/igtokend.yaml"
+#define CONFIG_DEFAULT_VAULT  "/var/lib/igtokend/vault"
+#define CONFIG_DEFAULT_KEY    "/etc/igtokend/vault.key"
 #define CONFIG_DEFAULT_SOCKET "/run/igtokend/igtokend.sock"
-#define CONFIG_ACCOUNTS_MAX 1000000
+#define CONFIG_ACCOUNTS_MAX   1000000
 
 enum platform {
 	PLATFORM_INSTAGRAM,
@@ -52,7 +52,7 @@ struct app_config {
 	char *oauth_url;
 	char *authorize_url;
 	char *api_version;
-	char *ca_file; /* NULL: system trust store only */
+	char *ca_file;	    /* NULL: system trust store only */
 	char *redirect_uri; /* NULL: enrolment unavailable */
 	struct config_pos pos_name;
 	uint32_t seq; /* order of definition, so "defined twice" names the first one */
@@ -96,7 +96,7 @@ struct config {
 	size_t n_apps;
 	struct account_config **accounts; /* sorted by name */
 	size_t n_accounts;
-	char **files; /* every file read, owning the names in config_pos */
+	char **files;		  /* every file read, owning the names in config_pos */
 	char **default_scopes[2]; /* per platform, shared by accounts that give none */
 };
 
@@ -116,4 +116,5 @@ struct app_config *config_find_app(const struct config *c, const char *name);
 struct account_config *config_find_account(const struct config *c, const char *name);
 
 /* Does the caller (uid, its gids) match the list? */
-bool principal_list_match(const struct principal_list *l, uid_t uid, const gid_t *gids, size_t n_gids);
+bool principal_list_match(const struct principal_list *l, uid_t uid, const gid_t *gids,
+			  size_t n_gids);

@@ -9,14 +9,15 @@
 #include "basic/util.h"
 #include "conf/schema-values.h"
 
-#define SINK_DEFAULT_MODE 0400
+#define SINK_DEFAULT_MODE	0400
 #define SINK_DEFAULT_MODE_GROUP 0440
 
 static const struct platform_defaults {
 	const char *api_url, *oauth_url, *authorize_url, *basic_scope;
 } platform_defaults[] = {
 	[PLATFORM_INSTAGRAM] = { "https://graph.instagram.com", "https://api.instagram.com",
-				 "https://www.instagram.com/oauth/authorize", "instagram_business_basic" },
+				 "https://www.instagram.com/oauth/authorize",
+				 "instagram_business_basic" },
 	[PLATFORM_FACEBOOK] = { "https://graph.facebook.com", "https://graph.facebook.com",
 				NULL /* https://www.facebook.com/{api_version}/dialog/oauth */,
 				"instagram_basic" },
@@ -75,7 +76,8 @@ static bool app_pair(struct yaml_file *f, const char *key, yaml_node_t *k, yaml_
 		if (yaml_get_string(f, v, key, &s)) {
 			int64_t dummy;
 			if (strlen(s) > 32 || parse_int64(s, 1, INT64_MAX, &dummy) < 0)
-				yaml_err(f, v, "'app_id' must be the app's numeric id, not '%s'", s);
+				yaml_err(f, v, "'app_id' must be the app's numeric id, not '%s'",
+					 s);
 			else
 				schema_get_dup(f, v, key, &a->app_id);
 		}
@@ -96,14 +98,18 @@ static bool app_pair(struct yaml_file *f, const char *key, yaml_node_t *k, yaml_
 				return true;
 			}
 			if (!x->env->credentials_dir) {
-				yaml_err(f, v, "'%s' needs $CREDENTIALS_DIRECTORY (systemd LoadCredential=)", key);
+				yaml_err(f, v,
+					 "'%s' needs $CREDENTIALS_DIRECTORY (systemd "
+					 "LoadCredential=)",
+					 key);
 				return true;
 			}
 			if (asprintf(&a->secret_path, "%s/%s", x->env->credentials_dir, s) < 0)
 				return true;
 		}
 		x->secret_node = v;
-		x->secret_key = streq(key, "app_secret_file") ? "app_secret_file" : "app_secret_credential";
+		x->secret_key =
+			streq(key, "app_secret_file") ? "app_secret_file" : "app_secret_credential";
 	} else if (streq(key, "api_url"))
 		schema_get_url(f, v, key, false, &a->api_url);
 	else if (streq(key, "oauth_url"))
@@ -122,7 +128,8 @@ static bool app_pair(struct yaml_file *f, const char *key, yaml_node_t *k, yaml_
 				schema_get_dup(f, v, key, &a->api_version);
 		}
 	} else if (streq(key, "ca_file")) {
-		if (schema_get_path(f, v, key, f->path, &a->ca_file) && access(a->ca_file, R_OK) < 0)
+		if (schema_get_path(f, v, key, f->path, &a->ca_file) &&
+		    access(a->ca_file, R_OK) < 0)
 			yaml_err(f, v, "cannot read 'ca_file' '%s': %m", a->ca_file);
 	} else
 		return false;
@@ -161,7 +168,9 @@ static void *new_entry(struct yaml_file *f, const char *key, yaml_node_t *k, yam
 	void **grown = *list, *e;
 
 	if (!name_is_valid(key)) {
-		yaml_err(f, k, "'%s' is not a valid %s name ([A-Za-z0-9._-], at most 64, not starting with '.')",
+		yaml_err(f, k,
+			 "'%s' is not a valid %s name ([A-Za-z0-9._-], at most 64, not starting "
+			 "with '.')",
 			 key, what);
 		return NULL;
 	}
@@ -185,11 +194,13 @@ static void *new_entry(struct yaml_file *f, const char *key, yaml_node_t *k, yam
 	return e;
 }
 
-static bool apps_pair(struct yaml_file *f, const char *key, yaml_node_t *k, yaml_node_t *v, void *ud)
+static bool apps_pair(struct yaml_file *f, const char *key, yaml_node_t *k, yaml_node_t *v,
+		      void *ud)
 {
 	struct app_ctx *x = ud;
 	struct config *c = x->c;
-	struct app_config *a = new_entry(f, key, k, v, "app", (void ***)&c->apps, &c->n_apps, sizeof(*a));
+	struct app_config *a =
+		new_entry(f, key, k, v, "app", (void ***)&c->apps, &c->n_apps, sizeof(*a));
 
 	if (!a)
 		return true;
@@ -216,7 +227,8 @@ static bool apps_pair(struct yaml_file *f, const char *key, yaml_node_t *k, yaml
 	return true;
 }
 
-void schema_parse_apps(struct yaml_file *f, yaml_node_t *n, struct config *c, const struct config_env *env)
+void schema_parse_apps(struct yaml_file *f, yaml_node_t *n, struct config *c,
+		       const struct config_env *env)
 {
 	struct app_ctx x = { .c = c, .env = env };
 
@@ -231,7 +243,8 @@ struct sink_ctx {
 	bool path_seen;
 };
 
-static bool sink_pair(struct yaml_file *f, const char *key, yaml_node_t *k, yaml_node_t *v, void *ud)
+static bool sink_pair(struct yaml_file *f, const char *key, yaml_node_t *k, yaml_node_t *v,
+		      void *ud)
 {
 	struct sink_ctx *x = ud;
 	struct sink_config *s = x->s;
@@ -253,9 +266,12 @@ static bool sink_pair(struct yaml_file *f, const char *key, yaml_node_t *k, yaml
 		if (!yaml_get_string(f, v, key, &str))
 			return true;
 		if (parse_mode(str, &mode) < 0 || (mode & ~0777))
-			yaml_err(f, v, "sink 'mode' must be an octal mode such as \"0440\", not '%s'", str);
+			yaml_err(f, v,
+				 "sink 'mode' must be an octal mode such as \"0440\", not '%s'",
+				 str);
 		else if (mode & 0007)
-			yaml_err(f, v, "sink 'mode' %04o gives others access to the token", (unsigned)mode);
+			yaml_err(f, v, "sink 'mode' %04o gives others access to the token",
+				 (unsigned)mode);
 		else
 			s->mode = mode;
 	} else if (streq(key, "owner")) {
@@ -277,7 +293,8 @@ static bool sink_pair(struct yaml_file *f, const char *key, yaml_node_t *k, yaml
 	return true;
 }
 
-static void parse_sink(struct yaml_file *f, yaml_node_t *k, yaml_node_t *v, struct account_config *a)
+static void parse_sink(struct yaml_file *f, yaml_node_t *k, yaml_node_t *v,
+		       struct account_config *a)
 {
 	if (!yaml_is_mapping(f, v, "sink"))
 		return;
@@ -303,14 +320,16 @@ static void parse_hook(struct yaml_file *f, const char *key, yaml_node_t *v, cha
 		return;
 	}
 	if ((*ret)[0][0] != '/') {
-		yaml_err(f, v, "'%s': the program must be an absolute path, not '%s'", key, (*ret)[0]);
+		yaml_err(f, v, "'%s': the program must be an absolute path, not '%s'", key,
+			 (*ret)[0]);
 		return;
 	}
 	if (access((*ret)[0], X_OK) < 0)
 		yaml_warn(f, v, "'%s': '%s' is not executable: %m", key, (*ret)[0]);
 }
 
-static bool account_pair(struct yaml_file *f, const char *key, yaml_node_t *k, yaml_node_t *v, void *ud)
+static bool account_pair(struct yaml_file *f, const char *key, yaml_node_t *k, yaml_node_t *v,
+			 void *ud)
 {
 	struct account_config *a = ud;
 
@@ -318,7 +337,8 @@ static bool account_pair(struct yaml_file *f, const char *key, yaml_node_t *k, y
 		a->pos_app = yaml_node_pos(f, v); /* seen, even if invalid: no second error */
 		(void)schema_get_dup(f, v, key, &a->app_name);
 	} else if (streq(key, "scopes")) {
-		if (schema_get_strv(f, v, key, SCOPES_MAX, &a->pos_scopes, &a->scopes) && !a->scopes[0])
+		if (schema_get_strv(f, v, key, SCOPES_MAX, &a->pos_scopes, &a->scopes) &&
+		    !a->scopes[0])
 			yaml_err(f, v, "'scopes' must not be empty");
 	} else if (streq(key, "readers"))
 		schema_get_principals(f, v, key, &a->readers);
@@ -333,11 +353,12 @@ static bool account_pair(struct yaml_file *f, const char *key, yaml_node_t *k, y
 	return true;
 }
 
-static bool accounts_pair(struct yaml_file *f, const char *key, yaml_node_t *k, yaml_node_t *v, void *ud)
+static bool accounts_pair(struct yaml_file *f, const char *key, yaml_node_t *k, yaml_node_t *v,
+			  void *ud)
 {
 	struct config *c = ud;
-	struct account_config *a =
-		new_entry(f, key, k, v, "account", (void ***)&c->accounts, &c->n_accounts, sizeof(*a));
+	struct account_config *a = new_entry(f, key, k, v, "account", (void ***)&c->accounts,
+					     &c->n_accounts, sizeof(*a));
 
 	if (!a)
 		return true;
@@ -362,19 +383,35 @@ void schema_parse_accounts(struct yaml_file *f, yaml_node_t *n, struct config *c
 /* ---- scopes ---- */
 
 static const char *const scopes_instagram[] = {
-	"instagram_business_basic", "instagram_business_content_publish",
+	"instagram_business_basic",	      "instagram_business_content_publish",
 	"instagram_business_manage_comments", "instagram_business_manage_messages",
 	"instagram_business_manage_insights", NULL,
 };
 
 static const char *const scopes_facebook[] = {
-	"instagram_basic", "instagram_content_publish", "instagram_manage_comments",
-	"instagram_manage_insights", "instagram_manage_messages", "instagram_shopping_tag_products",
-	"instagram_branded_content_brand", "instagram_branded_content_creator",
-	"instagram_branded_content_ads_brand", "pages_show_list", "pages_read_engagement",
-	"pages_read_user_content", "pages_manage_metadata", "pages_manage_posts",
-	"pages_manage_engagement", "pages_messaging", "business_management", "public_profile",
-	"email", "ads_management", "ads_read", "read_insights", NULL,
+	"instagram_basic",
+	"instagram_content_publish",
+	"instagram_manage_comments",
+	"instagram_manage_insights",
+	"instagram_manage_messages",
+	"instagram_shopping_tag_products",
+	"instagram_branded_content_brand",
+	"instagram_branded_content_creator",
+	"instagram_branded_content_ads_brand",
+	"pages_show_list",
+	"pages_read_engagement",
+	"pages_read_user_content",
+	"pages_manage_metadata",
+	"pages_manage_posts",
+	"pages_manage_engagement",
+	"pages_messaging",
+	"business_management",
+	"public_profile",
+	"email",
+	"ads_management",
+	"ads_read",
+	"read_insights",
+	NULL,
 };
 
 static const struct {
@@ -388,13 +425,19 @@ static const struct {
 	{ "likes", "of the legacy Instagram API, retired on 2020-06-29", NULL },
 	{ "user_profile", "of the Instagram Basic Display API, retired on 2024-12-04", NULL },
 	{ "user_media", "of the Instagram Basic Display API, retired on 2024-12-04", NULL },
-	{ "instagram_graph_user_profile", "of the Instagram Basic Display API, retired on 2024-12-04", NULL },
-	{ "instagram_graph_user_media", "of the Instagram Basic Display API, retired on 2024-12-04", NULL },
+	{ "instagram_graph_user_profile",
+	  "of the Instagram Basic Display API, retired on 2024-12-04", NULL },
+	{ "instagram_graph_user_media", "of the Instagram Basic Display API, retired on 2024-12-04",
+	  NULL },
 	{ "business_basic", "retired on 2025-01-27", "instagram_business_basic" },
-	{ "business_content_publish", "retired on 2025-01-27", "instagram_business_content_publish" },
-	{ "business_manage_comments", "retired on 2025-01-27", "instagram_business_manage_comments" },
-	{ "business_manage_messages", "retired on 2025-01-27", "instagram_business_manage_messages" },
-	{ "instagram_business_content_publishing", "not a valid permission", "instagram_business_content_publish" },
+	{ "business_content_publish", "retired on 2025-01-27",
+	  "instagram_business_content_publish" },
+	{ "business_manage_comments", "retired on 2025-01-27",
+	  "instagram_business_manage_comments" },
+	{ "business_manage_messages", "retired on 2025-01-27",
+	  "instagram_business_manage_messages" },
+	{ "instagram_business_content_publishing", "not a valid permission",
+	  "instagram_business_content_publish" },
 };
 
 static bool in_list(const char *const *l, const char *s)
@@ -445,6 +488,7 @@ int schema_finish_account(struct config *c, struct account_config *a, struct con
 	}
 	if (a->scopes && a->scopes[0] && !has_basic && p == PLATFORM_INSTAGRAM)
 		config_diag_at(diag, false, &a->pos_scopes[0],
-			       "scopes of account '%s' lack %s, which Meta requires", a->name, basic);
+			       "scopes of account '%s' lack %s, which Meta requires", a->name,
+			       basic);
 	return 0;
 }

@@ -7,7 +7,8 @@
 #include "conf/conf-yaml.h"
 #include "conf/config.h"
 
-void schema_parse_apps(struct yaml_file *f, yaml_node_t *n, struct config *c, const struct config_env *env);
+void schema_parse_apps(struct yaml_file *f, yaml_node_t *n, struct config *c,
+		       const struct config_env *env);
 void schema_parse_accounts(struct yaml_file *f, yaml_node_t *n, struct config *c);
 
 /* After apps are resolved: default scopes, and scope names checked against the

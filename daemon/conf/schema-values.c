@@ -59,7 +59,8 @@ bool schema_get_url(struct yaml_file *f, const yaml_node_t *n, const char *key, 
 		return false;
 	if (curl_url_set(u, CURLUPART_URL, s, 0) != CURLUE_OK)
 		yaml_err(f, n, "'%s': '%s' is not a valid URL", key, s);
-	else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK || !streq(scheme, "https"))
+	else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+		 !streq(scheme, "https"))
 		yaml_err(f, n, "'%s' must be an https:// URL, not '%s'", key, s);
 	else if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host)
 		yaml_err(f, n, "'%s': URL '%s' has no host", key, s);
@@ -107,7 +108,8 @@ bool schema_check_private_file(struct yaml_file *f, const yaml_node_t *n, const 
 		return false;
 	}
 	if (st.st_mode & 077) {
-		yaml_err(f, n, "'%s' is readable by group or others (mode %04o); run chmod 0600 on it",
+		yaml_err(f, n,
+			 "'%s' is readable by group or others (mode %04o); run chmod 0600 on it",
 			 path, (unsigned)(st.st_mode & 07777));
 		return false;
 	}
@@ -178,7 +180,8 @@ bool schema_get_principals(struct yaml_file *f, yaml_node_t *n, const char *key,
 	ret->n = 0;
 	if (!ret->items)
 		return false;
-	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+	     it++) {
 		yaml_node_t *e = yaml_file_node(f, *it);
 		struct principal *p = &ret->items[ret->n];
 		const char *s;
@@ -194,7 +197,7 @@ bool schema_get_principals(struct yaml_file *f, yaml_node_t *n, const char *key,
 		if (!p->name)
 			return false;
 		p->resolved = p->is_group ? schema_resolve_group(p->name, &p->gid)
-				  : schema_resolve_user(p->name, &p->uid);
+					  : schema_resolve_user(p->name, &p->uid);
 		if (!p->resolved)
 			yaml_warn(f, e, "'%s': %s '%s' does not exist; it matches nobody", key,
 				  p->is_group ? "group" : "user", p->name);
@@ -222,7 +225,8 @@ bool schema_get_strv(struct yaml_file *f, yaml_node_t *n, const char *key, size_
 	pos = calloc(count + 1, sizeof(*pos));
 	if (!l || !pos)
 		return false;
-	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+	     it++) {
 		yaml_node_t *e = yaml_file_node(f, *it);
 		const char *s;
 

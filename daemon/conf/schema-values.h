@@ -7,7 +7,7 @@
 #include "conf/conf-yaml.h"
 #include "conf/config.h"
 
-#define SCOPES_MAX 64	 /* entries in `scopes:` */
+#define SCOPES_MAX    64 /* entries in `scopes:` */
 #define HOOK_ARGS_MAX 64 /* argv entries of a hook */
 
 bool schema_get_path(struct yaml_file *f, const yaml_node_t *n, const char *key, const char *base,

@@ -131,7 +131,8 @@ void account_load(struct account *a)
 	if (k == -ENOENT)
 		return;
 	if (k == -EBADMSG && vault_quarantine(a->ctx->vault, a->name, a->ctx->now(), &moved) == 0) {
-		snprintf(why, sizeof(why), "vault record did not open (corrupt or forged); moved aside as %s",
+		snprintf(why, sizeof(why),
+			 "vault record did not open (corrupt or forged); moved aside as %s",
 			 moved ?: "a .corrupt file");
 		log_account(LOG_ERR, a->name, a->app->name, "no_token", "%s", why);
 	} else {
@@ -194,7 +195,8 @@ int64_t account_next_refresh(const struct account *a, int64_t now)
 		return schedule_retry_at(refresh_config(a), a->next_attempt, now);
 	if (a->verdict == VERDICT_NOT_EXTENDED)
 		return 0; /* Meta will not extend it: only a new login helps */
-	return schedule_due(refresh_config(a), a->issued_at, a->expires_at, a->expiry_assumed, a->hash);
+	return schedule_due(refresh_config(a), a->issued_at, a->expires_at, a->expiry_assumed,
+			    a->hash);
 }
 
 /* Facebook tokens are inspected daily (while nothing failed). */
@@ -223,7 +225,8 @@ bool account_check_due(const struct account *a, int64_t now)
 	if (a->app->cfg->platform != PLATFORM_FACEBOOK || a->failures > 0)
 		return false;
 	return a->verdict == VERDICT_NOT_EXTENDED || a->expires_at == 0 ||
-	       schedule_due(refresh_config(a), a->issued_at, a->expires_at, a->expiry_assumed, a->hash) > now;
+	       schedule_due(refresh_config(a), a->issued_at, a->expires_at, a->expiry_assumed,
+			    a->hash) > now;
 }
 
 int64_t account_urgent_at(const struct account *a)
@@ -304,8 +307,8 @@ int account_store_token(struct account *a, const struct new_token *n)
 	secret_fingerprint(n->token, fp);
 	if (a->expires_at)
 		format_duration(a->expires_at - now, d, sizeof(d));
-	log_account(LOG_INFO, a->name, a->app->name, NULL, "new token fp=%s sealed; expires %s%s%s", fp,
-		    a->expires_at ? "in " : "never", a->expires_at ? d : "",
+	log_account(LOG_INFO, a->name, a->app->name, NULL, "new token fp=%s sealed; expires %s%s%s",
+		    fp, a->expires_at ? "in " : "never", a->expires_at ? d : "",
 		    n->assumed ? " (assumed until Meta says)" : "");
 	return 0;
 }
@@ -339,8 +342,8 @@ void account_note_failure(struct account *a, const char *why)
 	a->refresh_error++;
 	persist_metadata(a, NULL);
 	format_duration(wait, d, sizeof(d));
-	log_account(LOG_WARNING, a->name, a->app->name, NULL, "refresh failed (%u in a row): %s; next try in %s",
-		    a->failures, why, d);
+	log_account(LOG_WARNING, a->name, a->app->name, NULL,
+		    "refresh failed (%u in a row): %s; next try in %s", a->failures, why, d);
 }
 
 void account_note_throttled(struct account *a, const char *why)

@@ -49,7 +49,8 @@ struct account {
 
 	/* what the vault record says, without the token (read from the vault when needed) */
 	bool has_token;
-	int64_t issued_at, expires_at, data_access_expires_at, last_refresh, last_validated, next_attempt;
+	int64_t issued_at, expires_at, data_access_expires_at, last_refresh, last_validated,
+		next_attempt;
 	uint32_t failures;
 	enum verdict verdict; /* standing: OK, EXPIRED, REAUTH or NOT_EXTENDED */
 	uint8_t token_type;   /* 0 user, 1 page */
@@ -59,12 +60,12 @@ struct account {
 	enum account_state state;    /* as last computed */
 	enum account_state reported; /* as last announced (events, hooks) */
 	enum account_activity activity;
-	struct op *ops;	       /* running first, then waiting (engine/operation.c) */
-	size_t heap_index;     /* in the manager's deadline heap, or SIZE_MAX */
-	int64_t deadline;      /* when it next needs attention, 0 never */
+	struct op *ops;	   /* running first, then waiting (engine/operation.c) */
+	size_t heap_index; /* in the manager's deadline heap, or SIZE_MAX */
+	int64_t deadline;  /* when it next needs attention, 0 never */
 	uint64_t reads, refresh_ok, refresh_error, refresh_throttled;
-	bool keep;			/* reload bookkeeping */
-	int32_t cache_slot;		/* in the token cache, or -1 */
+	bool keep;		       /* reload bookkeeping */
+	int32_t cache_slot;	       /* in the token cache, or -1 */
 	struct enroll_pending *enroll; /* an enrolment under way, or NULL */
 };
 

@@ -7,8 +7,8 @@
 #include "basic/util.h"
 #include "store/vault.h"
 
-static int http_submit(void *userdata, const struct secret *url, const struct secret *form, http_callback_t cb,
-		       void *cb_userdata, struct http_request **ret)
+static int http_submit(void *userdata, const struct secret *url, const struct secret *form,
+		       http_callback_t cb, void *cb_userdata, struct http_request **ret)
 {
 	struct app *app = userdata;
 
@@ -55,7 +55,8 @@ static void persist(struct app *app)
 
 	if (r < 0)
 		log_full(LOG_WARNING, r, NULL, app->name, NULL,
-			 "cannot store the rate-limit state (a restart would forget the pause): %m");
+			 "cannot store the rate-limit state (a restart would forget the pause): "
+			 "%m");
 }
 
 int app_new(const struct engine_ctx *ctx, const struct app_config *cfg, struct app **ret)
@@ -85,7 +86,8 @@ int app_new(const struct engine_ctx *ctx, const struct app_config *cfg, struct a
 		app->rl.backoff_level = rec.backoff_level;
 		app->rl.probe = rec.paused_until > 0;
 	} else if (r != -ENOENT)
-		log_full(LOG_WARNING, r, NULL, app->name, NULL, "rate-limit state unreadable, starting afresh: %m");
+		log_full(LOG_WARNING, r, NULL, app->name, NULL,
+			 "rate-limit state unreadable, starting afresh: %m");
 	*ret = app;
 	return 0;
 }
@@ -124,7 +126,8 @@ static int on_reconfigure(sd_event_source *s, void *userdata)
 		return 0; /* app_on_answer asks again */
 	r = make_http(app);
 	if (r < 0)
-		log_full(LOG_ERR, r, NULL, app->name, NULL, "cannot apply the new HTTP settings: %m");
+		log_full(LOG_ERR, r, NULL, app->name, NULL,
+			 "cannot apply the new HTTP settings: %m");
 	app->reconfigure = false;
 	dispatch(app);
 	return 0;
@@ -138,7 +141,8 @@ static void schedule_reconfigure(struct app *app)
 		return;
 	r = sd_event_add_defer(app->ctx->event, &app->reconfigure_source, on_reconfigure, app);
 	if (r < 0)
-		log_full(LOG_ERR, r, NULL, app->name, NULL, "cannot schedule the new HTTP settings: %m");
+		log_full(LOG_ERR, r, NULL, app->name, NULL,
+			 "cannot schedule the new HTTP settings: %m");
 	else
 		(void)sd_event_source_set_description(app->reconfigure_source, "app-reconfigure");
 }
@@ -158,7 +162,8 @@ void app_enqueue(struct app *app, struct app_request *r)
 		size_t ns = app->queue_size ? app->queue_size * 2 : 16;
 		struct app_request **nq = reallocarray(app->queue, ns, sizeof(*nq));
 		if (!nq) {
-			log_full(LOG_ERR, -ENOMEM, NULL, app->name, NULL, "cannot queue a request: %m");
+			log_full(LOG_ERR, -ENOMEM, NULL, app->name, NULL,
+				 "cannot queue a request: %m");
 			return;
 		}
 		app->queue = nq;
@@ -210,7 +215,8 @@ static int on_wake(sd_event_source *s, uint64_t usec, void *userdata)
 	(void)usec;
 
 	if (app->rl.paused_until && app->rl.paused_until <= now)
-		log_app(LOG_NOTICE, app->name, "rate-limit pause over; one probe request goes first");
+		log_app(LOG_NOTICE, app->name,
+			"rate-limit pause over; one probe request goes first");
 	dispatch(app);
 	pause_changed(app); /* requests shown as throttled may now wait or be under way */
 	return 0;
@@ -222,8 +228,8 @@ static void wake_at(struct app *app, int64_t when)
 	int r;
 
 	if (!app->wake) {
-		r = sd_event_add_time(app->ctx->event, &app->wake, CLOCK_REALTIME, usec, USEC_PER_SEC / 10,
-				      on_wake, app);
+		r = sd_event_add_time(app->ctx->event, &app->wake, CLOCK_REALTIME, usec,
+				      USEC_PER_SEC / 10, on_wake, app);
 		if (r >= 0)
 			(void)sd_event_source_set_description(app->wake, "app-wake");
 	} else {
@@ -264,7 +270,8 @@ static void dispatch(struct app *app)
 		struct app_request *r;
 		size_t pick = 0;
 		int64_t until = ratelimit_check(&app->rl, &c->rate_limit, now,
-						app->queue[0]->ops->urgent(app->queue[0], now), app->in_flight);
+						app->queue[0]->ops->urgent(app->queue[0], now),
+						app->in_flight);
 
 		if (until > 0 && !app_paused(app, now) && !app->rl.probe)
 			pick = pick_urgent(app, now, &until);
@@ -281,8 +288,8 @@ static void dispatch(struct app *app)
 	}
 }
 
-int app_submit(struct app *app, const struct secret *url, const struct secret *form, http_callback_t cb,
-	       void *userdata, struct http_request **ret)
+int app_submit(struct app *app, const struct secret *url, const struct secret *form,
+	       http_callback_t cb, void *userdata, struct http_request **ret)
 {
 	return app->transport->submit(app->transport_userdata, url, form, cb, userdata, ret);
 }
@@ -312,8 +319,8 @@ void app_on_answer(struct app *app, const struct http_response *r, bool throttle
 
 	slot_freed(app);
 	paused = ratelimit_on_answer(&app->rl, &c->rate_limit, &c->refresh, now,
-				     throttled ? RL_ANSWER_THROTTLED : RL_ANSWER_OK, r->app_usage, r->buc_usage,
-				     r->retry_after, app->ctx->random());
+				     throttled ? RL_ANSWER_THROTTLED : RL_ANSWER_OK, r->app_usage,
+				     r->buc_usage, r->retry_after, app->ctx->random());
 	if (paused && paused != before.paused_until) {
 		char d[32];
 		format_duration(paused - now, d, sizeof(d));
@@ -321,7 +328,8 @@ void app_on_answer(struct app *app, const struct http_response *r, bool throttle
 			throttled ? "throttled by Meta" : "usage above stop_above", d);
 		wake_at(app, paused);
 	}
-	if (app->rl.paused_until != before.paused_until || app->rl.throttle_count != before.throttle_count ||
+	if (app->rl.paused_until != before.paused_until ||
+	    app->rl.throttle_count != before.throttle_count ||
 	    app->rl.backoff_level != before.backoff_level)
 		persist(app);
 	dispatch(app);

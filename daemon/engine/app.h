@@ -33,8 +33,8 @@ struct app_request {
 
 /* How requests reach Meta: the app's HTTP client, or a fake in tests. */
 struct app_transport {
-	int (*submit)(void *userdata, const struct secret *url, const struct secret *form, http_callback_t cb,
-		      void *cb_userdata, struct http_request **ret);
+	int (*submit)(void *userdata, const struct secret *url, const struct secret *form,
+		      http_callback_t cb, void *cb_userdata, struct http_request **ret);
 	void (*cancel)(void *userdata, struct http_request *req);
 };
 
@@ -69,8 +69,8 @@ bool app_paused(const struct app *app, int64_t now);
 
 /* From a send callback: the request goes out; cb runs once with Meta's answer,
  * which must then reach app_on_answer(). */
-int app_submit(struct app *app, const struct secret *url, const struct secret *form, http_callback_t cb,
-	       void *userdata, struct http_request **ret);
+int app_submit(struct app *app, const struct secret *url, const struct secret *form,
+	       http_callback_t cb, void *userdata, struct http_request **ret);
 /* The answer to a request of this app: rate-limit bookkeeping, then the next ones go. */
 void app_on_answer(struct app *app, const struct http_response *r, bool throttled);
 /* A request under way is given up (its account leaves): cancelled, its slot freed. */

@@ -70,10 +70,12 @@ static void op_token(void *ud, struct control_request *req, void *account)
 		struct secret view = { .len = tok.len, .data = (char *)(uintptr_t)tok.data };
 		(void)graph_appsecret_proof(a->app->cfg->secret, &view, proof);
 	}
-	n = (size_t)snprintf(line, sizeof(line), "{\"ok\":true,\"account\":\"%s\",\"token\":\"", a->name);
+	n = (size_t)snprintf(line, sizeof(line), "{\"ok\":true,\"account\":\"%s\",\"token\":\"",
+			     a->name);
 	n += json_escape(line + n, sizeof(line) - n - 128, tok.data, tok.len);
-	n += (size_t)snprintf(line + n, sizeof(line) - n, "\",\"expires_at\":%lld%s%s%s}", (long long)a->expires_at,
-			      *proof ? ",\"appsecret_proof\":\"" : "", proof, *proof ? "\"" : "");
+	n += (size_t)snprintf(line + n, sizeof(line) - n, "\",\"expires_at\":%lld%s%s%s}",
+			      (long long)a->expires_at, *proof ? ",\"appsecret_proof\":\"" : "",
+			      proof, *proof ? "\"" : "");
 	token_view_clear(&tok);
 	control_answer_raw(req, line, n);
 	explicit_bzero(line, sizeof(line));
@@ -94,7 +96,8 @@ static void op_status(void *ud, struct control_request *req, const struct caller
 		control_answer(req, ans);
 }
 
-static void answer_result(struct account *a, int error, const char *message, void *userdata, bool with_state)
+static void answer_result(struct account *a, int error, const char *message, void *userdata,
+			  bool with_state)
 {
 	struct control_request *req = userdata;
 	cJSON *ans;
@@ -131,7 +134,8 @@ static void op_refresh(void *ud, struct control_request *req, void *account)
 	operation_refresh(a, refresh_done, req);
 }
 
-static void op_import(void *ud, struct control_request *req, void *account, struct secret *token, bool short_lived)
+static void op_import(void *ud, struct control_request *req, void *account, struct secret *token,
+		      bool short_lived)
 {
 	struct account *a = account;
 	char fp[SECRET_FP_LEN];
@@ -139,7 +143,8 @@ static void op_import(void *ud, struct control_request *req, void *account, stru
 
 	secret_fingerprint(token, fp);
 	log_account(LOG_INFO, a->name, a->app->name, NULL, "import of %s token fp=%s by uid %u",
-		    short_lived ? "a short-lived" : "a long-lived", fp, (unsigned)control_request_caller(req)->uid);
+		    short_lived ? "a short-lived" : "a long-lived", fp,
+		    (unsigned)control_request_caller(req)->uid);
 	operation_import(a, token, short_lived, import_done, req);
 }
 
@@ -152,7 +157,8 @@ static void op_enroll(void *ud, struct control_request *req, void *account)
 	(void)ud;
 
 	if (!a->app->cfg->redirect_uri) {
-		control_answer_error(req, -EINVAL, "the account's app has no redirect_uri to enrol with");
+		control_answer_error(req, -EINVAL,
+				     "the account's app has no redirect_uri to enrol with");
 		return;
 	}
 	if (!a->enroll && !(a->enroll = calloc(1, sizeof(*a->enroll)))) {
@@ -171,7 +177,8 @@ static void op_enroll(void *ud, struct control_request *req, void *account)
 	control_answer(req, ans);
 }
 
-static void op_enroll_finish(void *ud, struct control_request *req, void *account, const char *redirect)
+static void op_enroll_finish(void *ud, struct control_request *req, void *account,
+			     const char *redirect)
 {
 	struct account *a = account;
 	struct enroll_redirect er = { 0 };
@@ -180,7 +187,8 @@ static void op_enroll_finish(void *ud, struct control_request *req, void *accoun
 	(void)ud;
 
 	if (!a->app->cfg->redirect_uri) {
-		control_answer_error(req, -EINVAL, "the account's app has no redirect_uri to enrol with");
+		control_answer_error(req, -EINVAL,
+				     "the account's app has no redirect_uri to enrol with");
 		return;
 	}
 	r = enroll_parse_redirect(redirect, a->app->cfg->redirect_uri, &er, why);
@@ -198,11 +206,13 @@ static void op_enroll_finish(void *ud, struct control_request *req, void *accoun
 	if (!a->enroll || !enroll_take(a->enroll, er.state_hex, now_boottime_usec())) {
 		enroll_redirect_clear(&er);
 		control_answer_error(req, -EINVAL,
-				     "the state does not match an enrolment under way (wrong, used or older than "
+				     "the state does not match an enrolment under way (wrong, used "
+				     "or older than "
 				     "10 minutes): run igtokenctl enroll again");
 		return;
 	}
-	log_account(LOG_INFO, a->name, a->app->name, NULL, "enrolment: exchanging the authorization code");
+	log_account(LOG_INFO, a->name, a->app->name, NULL,
+		    "enrolment: exchanging the authorization code");
 	operation_enroll(a, TAKE_PTR(er.code), import_done, req);
 	enroll_redirect_clear(&er);
 }
@@ -218,7 +228,8 @@ static void op_reload(void *ud, struct control_request *req)
 		return;
 	}
 	text = config_diag_text(&diag);
-	control_answer_error(req, -EINVAL, text && *text ? text : "the configuration does not load");
+	control_answer_error(req, -EINVAL,
+			     text && *text ? text : "the configuration does not load");
 	config_diag_clear(&diag);
 }
 

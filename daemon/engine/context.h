@@ -28,8 +28,8 @@ struct engine_ctx {
 	struct tokencache *tokens;
 	const struct config *config; /* the one in force; a reload swaps it */
 	int64_t (*now)(void);	     /* realtime, Unix seconds */
-	int64_t (*now_ceil)(void);   /* the same, rounded up: a wait counted from it is never short */
-	double (*random)(void);	     /* uniform in [0, 1) */
+	int64_t (*now_ceil)(void); /* the same, rounded up: a wait counted from it is never short */
+	double (*random)(void);	   /* uniform in [0, 1) */
 	const struct engine_events *events;
 	void *events_userdata;
 };

@@ -103,14 +103,15 @@ static void log_output(struct job *j)
 		if (nl)
 			*nl = '\0';
 		if (*line)
-			log_full(LOG_INFO, 0, j->account, j->app, NULL, "%s hook: %s", j->kind, line);
+			log_full(LOG_INFO, 0, j->account, j->app, NULL, "%s hook: %s", j->kind,
+				 line);
 		if (!nl)
 			break;
 		line = nl + 1;
 	}
 	if (j->truncated)
-		log_full(LOG_INFO, 0, j->account, j->app, NULL, "%s hook: (output beyond %d bytes dropped)",
-			 j->kind, HOOK_OUTPUT_MAX);
+		log_full(LOG_INFO, 0, j->account, j->app, NULL,
+			 "%s hook: (output beyond %d bytes dropped)", j->kind, HOOK_OUTPUT_MAX);
 	j->output_len = 0;
 }
 
@@ -153,13 +154,15 @@ static int on_exit_(sd_event_source *s, const siginfo_t *si, void *userdata)
 	on_output(NULL, j->out_fd, 0, j); /* the rest of what it wrote */
 	log_output(j);
 	if (si->si_code == CLD_EXITED && si->si_status == 0)
-		log_full(LOG_DEBUG, 0, j->account, j->app, NULL, "%s hook %s finished", j->kind, j->argv[0]);
+		log_full(LOG_DEBUG, 0, j->account, j->app, NULL, "%s hook %s finished", j->kind,
+			 j->argv[0]);
 	else if (si->si_code == CLD_EXITED)
-		log_full(LOG_WARNING, 0, j->account, j->app, NULL, "%s hook %s failed with exit status %d",
-			 j->kind, j->argv[0], si->si_status);
+		log_full(LOG_WARNING, 0, j->account, j->app, NULL,
+			 "%s hook %s failed with exit status %d", j->kind, j->argv[0],
+			 si->si_status);
 	else
-		log_full(LOG_WARNING, 0, j->account, j->app, NULL, "%s hook %s killed by signal %s", j->kind,
-			 j->argv[0], strsignal(si->si_status));
+		log_full(LOG_WARNING, 0, j->account, j->app, NULL, "%s hook %s killed by signal %s",
+			 j->kind, j->argv[0], strsignal(si->si_status));
 	j->pid = 0;
 	job_done(j);
 	return 0;
@@ -170,8 +173,9 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 	struct job *j = userdata;
 	(void)s;
 	(void)usec;
-	log_full(LOG_WARNING, 0, j->account, j->app, NULL, "%s hook %s ran longer than %llds: killing it",
-		 j->kind, j->argv[0], (long long)j->h->timeout);
+	log_full(LOG_WARNING, 0, j->account, j->app, NULL,
+		 "%s hook %s ran longer than %llds: killing it", j->kind, j->argv[0],
+		 (long long)j->h->timeout);
 	if (j->pid > 0)
 		kill(j->pid, SIGKILL); /* reaped by on_exit_ */
 	return 0;
@@ -192,7 +196,8 @@ static int spawn(struct job *j)
 	sigfillset(&all);
 	posix_spawnattr_setsigmask(&attr, &none);   /* our blocked signals are not the hook's */
 	posix_spawnattr_setsigdefault(&attr, &all); /* nor our ignored SIGPIPE */
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+						POSIX_SPAWN_SETSID);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
@@ -211,8 +216,8 @@ static int spawn(struct job *j)
 	if ((r = sd_event_add_child(j->h->event, &j->child, j->pid, WEXITED, on_exit_, j)) < 0 ||
 	    (r = sd_event_add_io(j->h->event, &j->out, j->out_fd, EPOLLIN, on_output, j)) < 0 ||
 	    (r = sd_event_add_time_relative(j->h->event, &j->timer, CLOCK_BOOTTIME,
-					    (uint64_t)j->h->timeout * USEC_PER_SEC, USEC_PER_SEC / 10,
-					    on_timeout, j)) < 0) {
+					    (uint64_t)j->h->timeout * USEC_PER_SEC,
+					    USEC_PER_SEC / 10, on_timeout, j)) < 0) {
 		kill(j->pid, SIGKILL);
 		(void)waitpid(j->pid, NULL, 0);
 		j->pid = 0;
@@ -236,8 +241,8 @@ static void start_waiting(struct hooks *h)
 		h->n_waiting--;
 		r = spawn(j);
 		if (r < 0) {
-			log_full(LOG_WARNING, r, j->account, j->app, NULL, "%s hook %s could not start: %m",
-				 j->kind, j->argv[0]);
+			log_full(LOG_WARNING, r, j->account, j->app, NULL,
+				 "%s hook %s could not start: %m", j->kind, j->argv[0]);
 			job_free(j);
 			continue;
 		}
@@ -261,7 +266,8 @@ void hooks_run(struct hooks *h, const char *kind, char *const *argv, const struc
 		fact("IGTOKEN_ACCOUNT", f->account),
 		fact("IGTOKEN_STATE", f->state),
 		fact("IGTOKEN_PREVIOUS_STATE", f->previous_state),
-		(snprintf(exp, sizeof(exp), "%lld", (long long)f->expires_at), fact("IGTOKEN_EXPIRES_AT", exp)),
+		(snprintf(exp, sizeof(exp), "%lld", (long long)f->expires_at),
+		 fact("IGTOKEN_EXPIRES_AT", exp)),
 		fact("IGTOKEN_ERROR", f->error),
 		fact("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
 		NULL,
@@ -270,13 +276,14 @@ void hooks_run(struct hooks *h, const char *kind, char *const *argv, const struc
 	if (!argv || !argv[0])
 		goto out;
 	if (h->n_waiting >= HOOKS_QUEUE_MAX) {
-		log_full(LOG_WARNING, 0, f->account, f->app, NULL, "%s hook dropped: %u hooks already wait", kind,
-			 h->n_waiting);
+		log_full(LOG_WARNING, 0, f->account, f->app, NULL,
+			 "%s hook dropped: %u hooks already wait", kind, h->n_waiting);
 		goto out;
 	}
 	j = calloc(1, sizeof(*j));
-	if (!j || !(j->argv = strv_copy(argv)) || !(j->envp = strv_copy(env)) || !(j->kind = strdup(kind)) ||
-	    !(j->account = strdup(f->account)) || !(j->app = strdup(f->app))) {
+	if (!j || !(j->argv = strv_copy(argv)) || !(j->envp = strv_copy(env)) ||
+	    !(j->kind = strdup(kind)) || !(j->account = strdup(f->account)) ||
+	    !(j->app = strdup(f->app))) {
 		if (j)
 			job_free(j);
 		log_full(LOG_ERR, -ENOMEM, f->account, f->app, NULL, "%s hook not run: %m", kind);

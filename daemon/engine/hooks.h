@@ -8,9 +8,9 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
-#define HOOKS_RUNNING_MAX 16	/* at once; more wait in line */
-#define HOOKS_QUEUE_MAX 4096	/* waiting; beyond this a hook is dropped (and logged) */
-#define HOOK_OUTPUT_MAX 4096	/* bytes of a hook's output that are logged */
+#define HOOKS_RUNNING_MAX 16   /* at once; more wait in line */
+#define HOOKS_QUEUE_MAX	  4096 /* waiting; beyond this a hook is dropped (and logged) */
+#define HOOK_OUTPUT_MAX	  4096 /* bytes of a hook's output that are logged */
 
 struct hooks;
 

@@ -20,9 +20,12 @@
 static const char *vault_error(int r)
 {
 	switch (r) {
-	case -EKEYREJECTED: return "the key does not open this vault (wrong key?); nothing was changed";
+	case -EKEYREJECTED:
+		return "the key does not open this vault (wrong key?); nothing was changed";
 	case -EINPROGRESS: return "a key rotation was interrupted; run igtokend --rotate-key again";
-	case -EPERM: return "the key file is readable by group or others, or the vault directory is not ours";
+	case -EPERM:
+		return "the key file is readable by group or others, or the vault directory is not "
+		       "ours";
 	case -EINVAL: return "the key file does not hold a vault key (use igtokend --keygen)";
 	default: return NULL;
 	}
@@ -36,10 +39,13 @@ static int open_vault(const struct config *c, struct vault **ret)
 	if (r >= 0)
 		return r;
 	if (r == -ENOENT)
-		return log_error_errno(r, "%s: error: vault key not found (create one with igtokend --keygen %s)",
+		return log_error_errno(r,
+				       "%s: error: vault key not found (create one with igtokend "
+				       "--keygen %s)",
 				       c->key_path, c->key_path);
 	if (why)
-		return log_error_errno(r, "%s: error: %s", r == -EPERM || r == -EINVAL ? c->key_path : c->vault_dir,
+		return log_error_errno(r, "%s: error: %s",
+				       r == -EPERM || r == -EINVAL ? c->key_path : c->vault_dir,
 				       why);
 	return log_error_errno(r, "%s: error: cannot open the vault: %m", c->vault_dir);
 }
@@ -95,9 +101,12 @@ static int listen_fd(void)
 	if (n <= 0)
 		return n < 0 ? n : -1;
 	if (n > 1)
-		return log_error_errno(-EINVAL, "socket activation passed %d sockets; igtokend takes one", n);
+		return log_error_errno(-EINVAL,
+				       "socket activation passed %d sockets; igtokend takes one",
+				       n);
 	if (sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, NULL, 0) <= 0)
-		return log_error_errno(-EINVAL, "the socket passed by socket activation is not a listening Unix stream socket");
+		return log_error_errno(-EINVAL, "the socket passed by socket activation is not a "
+						"listening Unix stream socket");
 	return SD_LISTEN_FDS_START;
 }
 
@@ -121,7 +130,9 @@ static int open_control(struct manager *m, const struct config *c, bool *ret_act
 		return fd;
 	r = control_new(m->event, fd, c->socket_path, &commands_ops, m, &m->control);
 	if (r == -EADDRINUSE)
-		return log_error_errno(r, "%s: error: another igtokend is already answering on this socket",
+		return log_error_errno(r,
+				       "%s: error: another igtokend is already answering on this "
+				       "socket",
 				       c->socket_path);
 	if (r < 0)
 		return log_error_errno(r, "%s: error: cannot listen: %m", c->socket_path);
@@ -135,7 +146,8 @@ static int start(struct manager *m, struct config *c)
 	int r;
 
 	raise_fd_limit();
-	if (open_vault(c, &m->vault) < 0 || http_global_init() < 0 || tokencache_new(TOKENCACHE_SLOTS, &m->tokens) < 0)
+	if (open_vault(c, &m->vault) < 0 || http_global_init() < 0 ||
+	    tokencache_new(TOKENCACHE_SLOTS, &m->tokens) < 0)
 		return -EIO;
 	m->ctx.vault = m->vault;
 	m->ctx.tokens = m->tokens;
@@ -149,8 +161,8 @@ static int start(struct manager *m, struct config *c)
 	r = reload_apply(m, c);
 	if (r < 0)
 		return log_error_errno(r, "cannot set up the accounts: %m");
-	log_info("ready: %zu apps, %zu accounts; vault %s; socket %s", m->n_apps, m->n_accounts, c->vault_dir,
-		 activated ? "(socket-activated)" : c->socket_path);
+	log_info("ready: %zu apps, %zu accounts; vault %s; socket %s", m->n_apps, m->n_accounts,
+		 c->vault_dir, activated ? "(socket-activated)" : c->socket_path);
 	return 0;
 }
 
@@ -197,14 +209,16 @@ int lifecycle_rotate_key(const char *config_path, const char *new_key_path)
 	if (reload_load_config(config_path, &c, NULL) < 0)
 		return EXIT_CONFIG_ERROR;
 	r = vault_rotate(c->vault_dir, c->key_path, new_key_path, &st);
-	fprintf(stderr, "%s: %u resealed, %u already under the new key, %u unreadable, %u failed\n", c->vault_dir,
-		st.resealed, st.already, st.unreadable, st.failed);
+	fprintf(stderr, "%s: %u resealed, %u already under the new key, %u unreadable, %u failed\n",
+		c->vault_dir, st.resealed, st.already, st.unreadable, st.failed);
 	if (r < 0) {
 		why = vault_error(r);
-		fprintf(stderr, "%s: error: key rotation not finished: %s\n", c->vault_dir, why ?: strerror(-r));
+		fprintf(stderr, "%s: error: key rotation not finished: %s\n", c->vault_dir,
+			why ?: strerror(-r));
 		return 1;
 	}
-	fprintf(stderr, "%s: now sealed under %s; point 'key:' at it (or move it over the old key file)\n",
+	fprintf(stderr,
+		"%s: now sealed under %s; point 'key:' at it (or move it over the old key file)\n",
 		c->vault_dir, new_key_path);
 	return 0;
 }

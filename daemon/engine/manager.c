@@ -164,7 +164,8 @@ static void heap_set(struct manager *m, struct account *a, int64_t deadline)
 			size_t ns = m->heap_size ? m->heap_size * 2 : 64;
 			struct account **nh = reallocarray(m->heap, ns, sizeof(*nh));
 			if (!nh) {
-				log_account_errno(LOG_ERR, -ENOMEM, a->name, a->app->name, "cannot schedule: %m");
+				log_account_errno(LOG_ERR, -ENOMEM, a->name, a->app->name,
+						  "cannot schedule: %m");
 				return;
 			}
 			m->heap = nh;
@@ -192,7 +193,8 @@ static void arm_deadline_timer(struct manager *m)
 	next = m->heap[0]->deadline;
 	r = sd_event_source_set_time(m->deadline_timer, (uint64_t)MAX(next, 0) * USEC_PER_SEC);
 	if (r >= 0)
-		r = sd_event_source_set_time_accuracy(m->deadline_timer, schedule_accuracy_usec(next - now));
+		r = sd_event_source_set_time_accuracy(m->deadline_timer,
+						      schedule_accuracy_usec(next - now));
 	if (r >= 0)
 		r = sd_event_source_set_enabled(m->deadline_timer, SD_EVENT_ONESHOT);
 	if (r < 0)
@@ -271,15 +273,15 @@ static void status_soon(struct manager *m)
 
 int manager_add_timers(struct manager *m)
 {
-	int r = sd_event_add_time(m->event, &m->deadline_timer, CLOCK_REALTIME, UINT64_MAX, USEC_PER_SEC,
-				  on_deadline, m);
+	int r = sd_event_add_time(m->event, &m->deadline_timer, CLOCK_REALTIME, UINT64_MAX,
+				  USEC_PER_SEC, on_deadline, m);
 
 	if (r < 0)
 		return r;
 	(void)sd_event_source_set_description(m->deadline_timer, "refresh-deadline");
 	(void)sd_event_source_set_enabled(m->deadline_timer, SD_EVENT_OFF);
-	r = sd_event_add_time_relative(m->event, &m->status_timer, CLOCK_BOOTTIME, STATUS_INTERVAL_USEC,
-				       USEC_PER_SEC / 10, on_status_timer, m);
+	r = sd_event_add_time_relative(m->event, &m->status_timer, CLOCK_BOOTTIME,
+				       STATUS_INTERVAL_USEC, USEC_PER_SEC / 10, on_status_timer, m);
 	if (r < 0)
 		return r;
 	(void)sd_event_source_set_description(m->status_timer, "status-update");
@@ -304,38 +306,42 @@ void manager_update_sink(struct manager *m, struct account *a)
 		/* an app must never read a dead token */
 		k = sink_remove(s);
 		if (k < 0)
-			log_account_errno(LOG_ERR, k, a->name, a->app->name, "cannot remove sink %s: %m", s->path);
+			log_account_errno(LOG_ERR, k, a->name, a->app->name,
+					  "cannot remove sink %s: %m", s->path);
 		return;
 	}
 	k = vault_load(m->vault, a->name, &r);
 	if (k >= 0)
 		k = sink_write(s, r->token->data, r->token->len);
 	if (k < 0)
-		log_account_errno(LOG_ERR, k, a->name, a->app->name, "cannot write sink %s: %m%s", s->path,
+		log_account_errno(LOG_ERR, k, a->name, a->app->name, "cannot write sink %s: %m%s",
+				  s->path,
 				  k == -ELOOP ? " (the path passes through a symlink)" : "");
 }
 
-static void broadcast(struct manager *m, struct account *a, const char *event, enum account_state state)
+static void broadcast(struct manager *m, struct account *a, const char *event,
+		      enum account_state state)
 {
 	_cleanup_free_ char *line = NULL;
 
 	if (!m->control)
 		return;
-	line = render_event(event, a->name, account_state_name(state), a->has_token ? a->expires_at : 0,
-			    m->ctx.now());
+	line = render_event(event, a->name, account_state_name(state),
+			    a->has_token ? a->expires_at : 0, m->ctx.now());
 	if (line)
 		control_broadcast(m->control, a->name, line, strlen(line));
 }
 
-static void announce(struct manager *m, struct account *a, enum account_state from, enum account_state to)
+static void announce(struct manager *m, struct account *a, enum account_state from,
+		     enum account_state to)
 {
 	bool bad = to == STATE_EXPIRED || to == STATE_REAUTH_REQUIRED || to == STATE_NO_TOKEN ||
 		   to == STATE_RETRYING || to == STATE_THROTTLED || to == STATE_EXPIRING;
 	const char *why = bad ? a->last_error : NULL;
 
 	log_full(bad ? LOG_WARNING : LOG_NOTICE, 0, a->name, a->app->name, account_state_name(to),
-		 "state %s -> %s%s%s", account_state_name(from), account_state_name(to), why ? ": " : "",
-		 why ?: "");
+		 "state %s -> %s%s%s", account_state_name(from), account_state_name(to),
+		 why ? ": " : "", why ?: "");
 	broadcast(m, a, "state", to);
 	if (servable(from) != servable(to))
 		manager_update_sink(m, a);
@@ -376,7 +382,8 @@ static void on_changed(struct account *a, void *userdata)
 static void on_refreshed(struct account *a, void *userdata)
 {
 	struct manager *m = userdata;
-	enum account_state now_state = a->verdict == VERDICT_NOT_EXTENDED ? STATE_EXPIRING : STATE_FRESH;
+	enum account_state now_state =
+		a->verdict == VERDICT_NOT_EXTENDED ? STATE_EXPIRING : STATE_FRESH;
 
 	broadcast(m, a, "refreshed", now_state);
 	manager_update_sink(m, a);

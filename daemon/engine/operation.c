@@ -148,8 +148,8 @@ static void on_answer(const struct http_response *r, void *userdata)
 	graph_scrub(v.why, op->st.token);
 	graph_scrub(v.why, op->st.code);
 	if (v.verdict != VERDICT_OK)
-		log_account(LOG_DEBUG, a->name, a->app->name, NULL, "answer: %s (%s)", verdict_name(v.verdict),
-			    v.why);
+		log_account(LOG_DEBUG, a->name, a->app->name, NULL, "answer: %s (%s)",
+			    verdict_name(v.verdict), v.why);
 	app_on_answer(a->app, r, v.verdict == VERDICT_THROTTLED);
 	steps_answer(a, &op->st, r, &v, &res);
 	if (!res.done) {

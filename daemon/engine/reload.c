@@ -110,7 +110,8 @@ static void drop_account(struct account *a)
 		    "no longer configured: not refreshed any more (its vault file stays)");
 	operation_cancel_all(a, -ENOENT, "the account was removed from the configuration");
 	if (a->cfg->sink && sink_remove(a->cfg->sink) < 0)
-		log_account(LOG_WARNING, a->name, a->app->name, NULL, "cannot remove its sink %s", a->cfg->sink->path);
+		log_account(LOG_WARNING, a->name, a->app->name, NULL, "cannot remove its sink %s",
+			    a->cfg->sink->path);
 	account_free(a);
 }
 
@@ -142,14 +143,16 @@ static void switch_to(struct manager *m, struct config *c, struct plan *p)
 	for (size_t i = 0; i < m->n_accounts; i++) {
 		struct account *a = m->accounts[i];
 		const struct sink_config *old_sink = a->keep ? a->cfg->sink : NULL;
-		if (old_sink && (!c->accounts[i]->sink || !streq(old_sink->path, c->accounts[i]->sink->path)))
+		if (old_sink &&
+		    (!c->accounts[i]->sink || !streq(old_sink->path, c->accounts[i]->sink->path)))
 			(void)sink_remove(old_sink); /* moved or dropped */
 		a->cfg = c->accounts[i];
 		a->name = a->cfg->name; /* the old config goes below */
 		if (!a->keep) {
 			account_load(a);
 			a->state = a->reported = account_compute_state(a, m->ctx.now());
-			log_account(LOG_INFO, a->name, a->app->name, account_state_name(a->state), "loaded");
+			log_account(LOG_INFO, a->name, a->app->name, account_state_name(a->state),
+				    "loaded");
 		}
 	}
 	if (old_config != c)
@@ -184,23 +187,30 @@ int reload_from_file(struct manager *m, struct config_diag *diag)
 	struct config *c = NULL;
 	int r;
 
-	(void)sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)now_monotonic_usec());
+	(void)sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%llu",
+			 (unsigned long long)now_monotonic_usec());
 	r = reload_load_config(m->config_path, &c, diag);
 	if (r >= 0) {
-		if (!streq(c->vault_dir, m->config->vault_dir) || !streq(c->key_path, m->config->key_path))
-			log_warning("%s: 'vault' and 'key' changes take effect at the next start", m->config_path);
+		if (!streq(c->vault_dir, m->config->vault_dir) ||
+		    !streq(c->key_path, m->config->key_path))
+			log_warning("%s: 'vault' and 'key' changes take effect at the next start",
+				    m->config_path);
 		if (!streq(c->socket_path, m->config->socket_path))
-			log_warning("%s: a 'socket' change takes effect at the next start", m->config_path);
+			log_warning("%s: a 'socket' change takes effect at the next start",
+				    m->config_path);
 		r = reload_apply(m, c);
 		if (r < 0) {
-			config_diag_file(diag, true, m->config_path, "cannot apply: %s", strerror(-r));
+			config_diag_file(diag, true, m->config_path, "cannot apply: %s",
+					 strerror(-r));
 			config_free(c);
 		}
 	}
 	if (r < 0)
-		log_error("%s: reload refused; still running on the previous configuration", m->config_path);
+		log_error("%s: reload refused; still running on the previous configuration",
+			  m->config_path);
 	else
-		log_info("%s: reloaded: %zu apps, %zu accounts", m->config_path, m->n_apps, m->n_accounts);
+		log_info("%s: reloaded: %zu apps, %zu accounts", m->config_path, m->n_apps,
+			 m->n_accounts);
 	(void)sd_notify(false, "READY=1");
 	manager_update_status(m);
 	return r;

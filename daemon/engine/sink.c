@@ -69,7 +69,8 @@ int sink_write(const struct sink_config *s, const char *token, size_t len)
 {
 	_cleanup_free_ char *name = NULL;
 	_cleanup_close_ int dfd = -1;
-	struct iovec iov[2] = { { (void *)(uintptr_t)token, len }, { (void *)(uintptr_t)"\n", 1 } };
+	struct iovec iov[2] = { { (void *)(uintptr_t)token, len },
+				{ (void *)(uintptr_t) "\n", 1 } };
 	struct stat st;
 	int r;
 

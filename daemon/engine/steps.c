@@ -33,7 +33,8 @@ enum op_step steps_first(const struct account *a, const struct op_state *s)
 		if (!fb)
 			return STEP_REFRESH;
 		/* page tokens that never expire are validated, not refreshed */
-		return a->expires_at == 0 || a->token_type == 1 ? STEP_FB_VALIDATE : STEP_FB_REEXCHANGE;
+		return a->expires_at == 0 || a->token_type == 1 ? STEP_FB_VALIDATE
+								: STEP_FB_REEXCHANGE;
 	case OP_VALIDATE: return STEP_FB_VALIDATE;
 	case OP_IMPORT: return fb ? STEP_FB_DEBUG_NEW : STEP_ME;
 	case OP_ENROLL:
@@ -41,7 +42,8 @@ enum op_step steps_first(const struct account *a, const struct op_state *s)
 	}
 }
 
-int steps_request(struct account *a, const struct op_state *s, struct secret **url, struct secret **form)
+int steps_request(struct account *a, const struct op_state *s, struct secret **url,
+		  struct secret **form)
 {
 	_cleanup_(record_freep) struct vault_record *cur = NULL;
 	const struct app_config *ac = a->app->cfg;
@@ -97,7 +99,8 @@ static struct new_token from_answer(const struct graph_token *t, const struct ht
 	return (struct new_token){
 		.token = t->token,
 		.issued_at = r->sent_at,
-		.expires_at = r->sent_at + (t->expires_in > 0 ? t->expires_in : GRAPH_DEFAULT_LIFETIME),
+		.expires_at =
+			r->sent_at + (t->expires_in > 0 ? t->expires_in : GRAPH_DEFAULT_LIFETIME),
 		.user_id = t->user_id ?: (s ? s->user_id : NULL),
 		.scopes = t->scopes ?: (s ? s->scopes : NULL),
 	};
@@ -117,7 +120,8 @@ static void validated(struct account *a, const struct http_response *r, struct s
 	if (!t.is_valid) {
 		bool gone = a->expires_at && a->expires_at <= now;
 		account_set_verdict(a, gone ? VERDICT_EXPIRED : VERDICT_REAUTH,
-				    gone ? "debug_token: the token has expired" : "debug_token: the token is no longer valid");
+				    gone ? "debug_token: the token has expired"
+					 : "debug_token: the token is no longer valid");
 		graph_token_clear(&t);
 		return done(ret, verdict_to_errno(a->verdict), a->last_error);
 	}
@@ -156,7 +160,8 @@ static void refreshed(struct account *a, const struct op_state *s, const struct 
 	n.data_access_expires_at = a->data_access_expires_at;
 	n.last_validated = a->last_validated;
 	if (s->step == STEP_FB_REEXCHANGE && n.expires_at <= a->expires_at + NO_EXTENSION_SLACK) {
-		graph_token_clear(&t); /* Meta did not move the expiry: this token cannot be extended */
+		/* Meta did not move the expiry: this token cannot be extended */
+		graph_token_clear(&t);
 		return not_extended(a, ret);
 	}
 	k = account_store_token(a, &n);
@@ -173,8 +178,9 @@ static void refreshed(struct account *a, const struct op_state *s, const struct 
 	done(ret, 0, NULL);
 }
 
-static void own_token_answer(struct account *a, const struct op_state *s, const struct http_response *r,
-			     const struct graph_verdict *v, struct step_result *ret)
+static void own_token_answer(struct account *a, const struct op_state *s,
+			     const struct http_response *r, const struct graph_verdict *v,
+			     struct step_result *ret)
 {
 	switch (v->verdict) {
 	case VERDICT_OK:
@@ -182,15 +188,9 @@ static void own_token_answer(struct account *a, const struct op_state *s, const 
 			return validated(a, r, ret);
 		return refreshed(a, s, r, ret);
 	case VERDICT_EXPIRED:
-	case VERDICT_REAUTH:
-		account_set_verdict(a, v->verdict, v->why);
-		break;
-	case VERDICT_THROTTLED:
-		account_note_throttled(a, v->why);
-		break;
-	default:
-		account_note_failure(a, v->why);
-		break;
+	case VERDICT_REAUTH: account_set_verdict(a, v->verdict, v->why); break;
+	case VERDICT_THROTTLED: account_note_throttled(a, v->why); break;
+	default: account_note_failure(a, v->why); break;
 	}
 	done(ret, verdict_to_errno(v->verdict), v->why);
 }
@@ -317,7 +317,8 @@ static void candidate_answer(struct account *a, struct op_state *s, const struct
 			.scopes = s->scopes,
 		};
 		log_account(LOG_INFO, a->name, a->app->name, NULL,
-			    "imported token not refreshed at once (%s); assuming a 60-day lifetime", v->why);
+			    "imported token not refreshed at once (%s); assuming a 60-day lifetime",
+			    v->why);
 		return store_candidate(a, &n, ret);
 	}
 	if (v->verdict != VERDICT_OK)

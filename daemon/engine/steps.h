@@ -52,9 +52,9 @@ int steps_request(struct account *a, const struct op_state *s, struct secret **r
 		  struct secret **ret_form);
 
 struct step_result {
-	bool done;	   /* else: go on with `next` */
+	bool done; /* else: go on with `next` */
 	enum op_step next;
-	int error;	   /* done: 0 or a negative errno */
+	int error; /* done: 0 or a negative errno */
 	char message[GRAPH_WHY_MAX];
 };
 

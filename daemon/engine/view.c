@@ -40,7 +40,8 @@ void view_app(const struct app *app, int64_t now, struct render_app *ret)
 
 static bool visible(const struct view_set *set, const struct account *a)
 {
-	return !set->caller || set->admin || control_may_read(set->caller, set->admins, &a->cfg->readers);
+	return !set->caller || set->admin ||
+	       control_may_read(set->caller, set->admins, &a->cfg->readers);
 }
 
 static bool next_account(void *userdata, size_t *cursor, struct render_account *ret)

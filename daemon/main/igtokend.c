@@ -14,7 +14,7 @@
 #include "store/seal.h"
 #include "store/vault.h"
 
-#define EXIT_USAGE 64  /* EX_USAGE */
+#define EXIT_USAGE  64 /* EX_USAGE */
 #define EXIT_CONFIG 78 /* EX_CONFIG */
 
 static void help(void)
@@ -72,7 +72,8 @@ static int check_config(const char *path)
 	if (r < 0) {
 		if (diag.n_errors == 0)
 			fprintf(stderr, "%s: error: %s\n", path, strerror(-r));
-		fprintf(stderr, "%s: %zu error(s), %zu warning(s)\n", path, diag.n_errors, diag.n_warnings);
+		fprintf(stderr, "%s: %zu error(s), %zu warning(s)\n", path, diag.n_errors,
+			diag.n_warnings);
 		config_diag_clear(&diag);
 		return EXIT_CONFIG;
 	}
@@ -101,32 +102,28 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "c:h", options, NULL)) >= 0) {
 		switch (c) {
-		case 'c':
-			config_path = optarg;
-			break;
+		case 'c': config_path = optarg; break;
 		case OPT_CHECK:
 		case OPT_KEYGEN:
 		case OPT_ROTATE:
 			if (mode != MODE_RUN) {
-				fprintf(stderr, "igtokend: only one of --check-config, --keygen, --rotate-key\n");
+				fprintf(stderr, "igtokend: only one of --check-config, --keygen, "
+						"--rotate-key\n");
 				return EXIT_USAGE;
 			}
-			mode = c == OPT_CHECK ? MODE_CHECK : c == OPT_KEYGEN ? MODE_KEYGEN : MODE_ROTATE;
+			mode = c == OPT_CHECK	 ? MODE_CHECK
+			       : c == OPT_KEYGEN ? MODE_KEYGEN
+						 : MODE_ROTATE;
 			key_arg = optarg;
 			break;
-		case OPT_VERSION:
-			printf("igtokend %s\n", IGTOKEND_VERSION);
-			return 0;
-		case 'h':
-			help();
-			return 0;
-		default:
-			fprintf(stderr, "Try 'igtokend --help'.\n");
-			return EXIT_USAGE;
+		case OPT_VERSION: printf("igtokend %s\n", IGTOKEND_VERSION); return 0;
+		case 'h': help(); return 0;
+		default: fprintf(stderr, "Try 'igtokend --help'.\n"); return EXIT_USAGE;
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "igtokend: unexpected argument '%s'\nTry 'igtokend --help'.\n", argv[optind]);
+		fprintf(stderr, "igtokend: unexpected argument '%s'\nTry 'igtokend --help'.\n",
+			argv[optind]);
 		return EXIT_USAGE;
 	}
 	if (mode == MODE_KEYGEN && config_path) {
@@ -146,21 +143,19 @@ int main(int argc, char **argv)
 	log_setup();
 
 	switch (mode) {
-	case MODE_CHECK:
-		return check_config(config_path);
+	case MODE_CHECK: return check_config(config_path);
 	case MODE_KEYGEN:
 		r = seal_keygen(key_arg);
 		if (r < 0) {
 			fprintf(stderr, "%s: error: cannot write a new key: %s\n", key_arg,
-				r == -EEXIST ? "the file exists (refusing to overwrite)" : strerror(-r));
+				r == -EEXIST ? "the file exists (refusing to overwrite)"
+					     : strerror(-r));
 			return 1;
 		}
 		printf("%s: new vault key written (mode 0600)\n", key_arg);
 		return 0;
-	case MODE_ROTATE:
-		return lifecycle_rotate_key(config_path, key_arg);
+	case MODE_ROTATE: return lifecycle_rotate_key(config_path, key_arg);
 	case MODE_RUN:
-	default:
-		return lifecycle_run(config_path);
+	default: return lifecycle_run(config_path);
 	}
 }

@@ -31,7 +31,8 @@ int enroll_url(const struct app_config *app, char *const *scopes, const char *st
 	f = open_memstream(&url, &n);
 	if (!f)
 		return -ENOMEM;
-	fprintf(f, "%s%sclient_id=", app->authorize_url, strchr(app->authorize_url, '?') ? "&" : "?");
+	fprintf(f, "%s%sclient_id=", app->authorize_url,
+		strchr(app->authorize_url, '?') ? "&" : "?");
 	r |= append_escaped(f, app->app_id);
 	fputs("&redirect_uri=", f);
 	r |= append_escaped(f, app->redirect_uri);
@@ -67,7 +68,8 @@ static char *origin_and_path(const char *url)
 	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
 	    curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK) {
 		(void)curl_url_get(u, CURLUPART_PORT, &port, 0);
-		if (asprintf(&out, "%s://%s%s%s%s", scheme, host, port ? ":" : "", port ?: "", path) < 0)
+		if (asprintf(&out, "%s://%s%s%s%s", scheme, host, port ? ":" : "", port ?: "",
+			     path) < 0)
 			out = NULL;
 	}
 	curl_free(scheme);
@@ -84,7 +86,8 @@ static int query_get(const char *query, const char *key, char **ret)
 	const char *p = query;
 
 	while (p && *p) {
-		const char *amp = strchr(p, '&'), *eq = memchr(p, '=', amp ? (size_t)(amp - p) : strlen(p));
+		const char *amp = strchr(p, '&'),
+			   *eq = memchr(p, '=', amp ? (size_t)(amp - p) : strlen(p));
 		size_t klen = eq ? (size_t)(eq - p) : (amp ? (size_t)(amp - p) : strlen(p));
 		int n;
 
@@ -128,13 +131,15 @@ int enroll_parse_redirect(const char *url, const char *redirect_uri, struct enro
 	if (!u)
 		return -ENOMEM;
 	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK) {
-		snprintf(why, ENROLL_WHY_MAX, "that is not a URL; paste the whole address the browser shows");
+		snprintf(why, ENROLL_WHY_MAX,
+			 "that is not a URL; paste the whole address the browser shows");
 		goto out;
 	}
 	got = origin_and_path(url);
 	want = origin_and_path(redirect_uri);
 	if (!got || !want || !streq(got, want)) {
-		snprintf(why, ENROLL_WHY_MAX, "the URL is not the app's redirect_uri (%s)", redirect_uri);
+		snprintf(why, ENROLL_WHY_MAX, "the URL is not the app's redirect_uri (%s)",
+			 redirect_uri);
 		goto out;
 	}
 	if (curl_url_get(u, CURLUPART_QUERY, &query, 0) != CURLUE_OK) {
@@ -144,25 +149,29 @@ int enroll_parse_redirect(const char *url, const char *redirect_uri, struct enro
 	if (query_get(query, "code", &code) < 0 || query_get(query, "state", &state) < 0 ||
 	    query_get(query, "error", &err) < 0 || query_get(query, "error_reason", &reason) < 0 ||
 	    query_get(query, "error_description", &desc) < 0) {
-		snprintf(why, ENROLL_WHY_MAX, "the URL repeats a parameter; paste it as the browser shows it");
+		snprintf(why, ENROLL_WHY_MAX,
+			 "the URL repeats a parameter; paste it as the browser shows it");
 		goto out;
 	}
 	if (err) {
 		if (streq(err, "access_denied"))
-			snprintf(why, ENROLL_WHY_MAX, "access was not granted on Meta's page (%s%s%s)",
+			snprintf(why, ENROLL_WHY_MAX,
+				 "access was not granted on Meta's page (%s%s%s)",
 				 reason ?: "denied", desc ? ": " : "", desc ?: "");
 		else
-			snprintf(why, ENROLL_WHY_MAX, "Meta answered with error '%s'%s%s", err, desc ? ": " : "",
-				 desc ?: "");
+			snprintf(why, ENROLL_WHY_MAX, "Meta answered with error '%s'%s%s", err,
+				 desc ? ": " : "", desc ?: "");
 		r = -EACCES;
 		goto out;
 	}
 	if (!code || !*code || !state) {
-		snprintf(why, ENROLL_WHY_MAX, "the URL lacks %s", !state ? "the state" : "the code");
+		snprintf(why, ENROLL_WHY_MAX, "the URL lacks %s",
+			 !state ? "the state" : "the code");
 		goto out;
 	}
 	if (strlen(state) != 2 * ENROLL_STATE_BYTES) {
-		snprintf(why, ENROLL_WHY_MAX, "the state does not match (or expired, or was used already)");
+		snprintf(why, ENROLL_WHY_MAX,
+			 "the state does not match (or expired, or was used already)");
 		goto out;
 	}
 	if (strlen(code) >= 2 && streq(code + strlen(code) - 2, "#_"))
@@ -188,7 +197,8 @@ out:
 	return r;
 }
 
-void enroll_begin(struct enroll_pending *p, uint64_t now_usec, char state_hex[2 * ENROLL_STATE_BYTES + 1])
+void enroll_begin(struct enroll_pending *p, uint64_t now_usec,
+		  char state_hex[2 * ENROLL_STATE_BYTES + 1])
 {
 	randombytes_buf(p->state, sizeof(p->state));
 	p->at_usec = now_usec ? now_usec : 1;
@@ -208,7 +218,8 @@ bool enroll_take(struct enroll_pending *p, const char *hex, uint64_t now_usec)
 		return false;
 	}
 	if (!hex || strlen(hex) != 2 * ENROLL_STATE_BYTES ||
-	    sodium_hex2bin(got, sizeof(got), hex, strlen(hex), NULL, &len, NULL) < 0 || len != sizeof(got))
+	    sodium_hex2bin(got, sizeof(got), hex, strlen(hex), NULL, &len, NULL) < 0 ||
+	    len != sizeof(got))
 		return false;
 	ok = sodium_memcmp(got, p->state, sizeof(got)) == 0;
 	if (ok)

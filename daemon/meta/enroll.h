@@ -11,11 +11,12 @@
 #include "basic/secret.h"
 
 #define ENROLL_STATE_BYTES 32
-#define ENROLL_STATE_TTL 600 /* seconds a state stays valid */
-#define ENROLL_WHY_MAX 512
+#define ENROLL_STATE_TTL   600 /* seconds a state stays valid */
+#define ENROLL_WHY_MAX	   512
 
 /* {authorize_url}?client_id&redirect_uri&response_type=code&scope=a,b&state=S */
-int enroll_url(const struct app_config *app, char *const *scopes, const char *state_hex, char **ret);
+int enroll_url(const struct app_config *app, char *const *scopes, const char *state_hex,
+	       char **ret);
 
 struct enroll_redirect {
 	struct secret *code; /* without a trailing "#_" */
@@ -35,7 +36,8 @@ struct enroll_pending {
 };
 
 /* A new state (replacing any earlier one), as hex into state_hex. */
-void enroll_begin(struct enroll_pending *p, uint64_t now_usec, char state_hex[2 * ENROLL_STATE_BYTES + 1]);
+void enroll_begin(struct enroll_pending *p, uint64_t now_usec,
+		  char state_hex[2 * ENROLL_STATE_BYTES + 1]);
 /* True if hex is the state handed out, unused and young enough; then it is used up.
  * Compared in constant time. An expired state is forgotten. */
 bool enroll_take(struct enroll_pending *p, const char *hex, uint64_t now_usec);

@@ -70,7 +70,8 @@ static void sb_param(struct sbuf *b, const char *sep, const char *key, const cha
 	sb_add_escaped(b, value, strlen(value));
 }
 
-static void sb_param_secret(struct sbuf *b, const char *sep, const char *key, const struct secret *v)
+static void sb_param_secret(struct sbuf *b, const char *sep, const char *key,
+			    const struct secret *v)
 {
 	sb_add(b, sep);
 	sb_add(b, key);
@@ -86,7 +87,8 @@ static int sb_finish(struct sbuf *b, struct secret **ret)
 	return r;
 }
 
-int graph_url_ig_refresh(const struct app_config *a, const struct secret *token, struct secret **ret)
+int graph_url_ig_refresh(const struct app_config *a, const struct secret *token,
+			 struct secret **ret)
 {
 	struct sbuf b;
 	int r = sb_init(&b);
@@ -98,7 +100,8 @@ int graph_url_ig_refresh(const struct app_config *a, const struct secret *token,
 	return sb_finish(&b, ret);
 }
 
-int graph_url_ig_exchange(const struct app_config *a, const struct secret *token, struct secret **ret)
+int graph_url_ig_exchange(const struct app_config *a, const struct secret *token,
+			  struct secret **ret)
 {
 	struct sbuf b;
 	int r = sb_init(&b);
@@ -161,7 +164,8 @@ static void fb_base(struct sbuf *b, const struct app_config *a, const char *path
 	sb_add(b, path);
 }
 
-int graph_url_fb_exchange(const struct app_config *a, const struct secret *token, struct secret **ret)
+int graph_url_fb_exchange(const struct app_config *a, const struct secret *token,
+			  struct secret **ret)
 {
 	struct sbuf b;
 	int r = sb_init(&b);
@@ -209,8 +213,10 @@ int graph_appsecret_proof(const struct secret *app_secret, const struct secret *
 	unsigned char mac[crypto_auth_hmacsha256_BYTES];
 	crypto_auth_hmacsha256_state st;
 
-	if (crypto_auth_hmacsha256_init(&st, (const unsigned char *)app_secret->data, app_secret->len) < 0 ||
-	    crypto_auth_hmacsha256_update(&st, (const unsigned char *)token->data, token->len) < 0 ||
+	if (crypto_auth_hmacsha256_init(&st, (const unsigned char *)app_secret->data,
+					app_secret->len) < 0 ||
+	    crypto_auth_hmacsha256_update(&st, (const unsigned char *)token->data, token->len) <
+		    0 ||
 	    crypto_auth_hmacsha256_final(&st, mac) < 0)
 		return -EIO;
 	sodium_bin2hex(out, 65, mac, sizeof(mac));

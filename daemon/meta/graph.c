@@ -62,7 +62,8 @@ void graph_classify(int transport_error, const char *error_text, long status, co
 		else if (transport_error == -EMSGSIZE)
 			snprintf(v->why, sizeof(v->why), "answer larger than %d bytes", 64 * 1024);
 		else
-			snprintf(v->why, sizeof(v->why), "connection failed: %s", error_text ?: strerror(-transport_error));
+			snprintf(v->why, sizeof(v->why), "connection failed: %s",
+				 error_text ?: strerror(-transport_error));
 		return;
 	}
 	j = body && len ? cJSON_ParseWithLength(body, len) : NULL;
@@ -83,21 +84,25 @@ void graph_classify(int transport_error, const char *error_text, long status, co
 
 	if (status == 429) { /* always a throttle, whatever the body says */
 		v->verdict = VERDICT_THROTTLED;
-		snprintf(v->why, sizeof(v->why), "HTTP 429 Too Many Requests%s%s", msg ? ": " : "", msg ?: "");
+		snprintf(v->why, sizeof(v->why), "HTTP 429 Too Many Requests%s%s", msg ? ": " : "",
+			 msg ?: "");
 	} else if (has_error) {
 		v->verdict = classify_error(v->code, v->subcode, transient, msg);
 		if (v->verdict == VERDICT_ERROR && status >= 500)
 			v->verdict = VERDICT_TRANSIENT;
 		if (v->subcode)
-			snprintf(v->why, sizeof(v->why), "Meta error %d/%d: %s", v->code, v->subcode, msg ?: "(no message)");
+			snprintf(v->why, sizeof(v->why), "Meta error %d/%d: %s", v->code,
+				 v->subcode, msg ?: "(no message)");
 		else
-			snprintf(v->why, sizeof(v->why), "Meta error %d: %s", v->code, msg ?: "(no message)");
+			snprintf(v->why, sizeof(v->why), "Meta error %d: %s", v->code,
+				 msg ?: "(no message)");
 	} else if (status >= 500) {
 		v->verdict = VERDICT_TRANSIENT;
 		snprintf(v->why, sizeof(v->why), "HTTP %ld from Meta", status);
 	} else if (!cJSON_IsObject(j)) {
 		v->verdict = VERDICT_TRANSIENT;
-		snprintf(v->why, sizeof(v->why), "HTTP %ld with an answer that is not a JSON object", status);
+		snprintf(v->why, sizeof(v->why),
+			 "HTTP %ld with an answer that is not a JSON object", status);
 	} else if (status < 200 || status >= 300) {
 		v->verdict = VERDICT_ERROR;
 		snprintf(v->why, sizeof(v->why), "HTTP %ld from Meta", status);
@@ -113,7 +118,9 @@ void graph_token_clear(struct graph_token *t)
 	free(t->user_id);
 	free(t->scopes);
 	free(t->type);
-	*t = (struct graph_token){ .expires_in = -1, .expires_at = -1, .data_access_expires_at = -1 };
+	*t = (struct graph_token){ .expires_in = -1,
+				   .expires_at = -1,
+				   .data_access_expires_at = -1 };
 }
 
 /* cJSON reads numbers as doubles, which cannot hold ids above 2^53: take the
@@ -149,7 +156,8 @@ static int get_id(const char *body, size_t len, const cJSON *o, const char *key,
 
 	if (cJSON_IsString(v)) {
 		int64_t dummy;
-		if (strlen(v->valuestring) > 32 || parse_int64(v->valuestring, 0, INT64_MAX, &dummy) < 0)
+		if (strlen(v->valuestring) > 32 ||
+		    parse_int64(v->valuestring, 0, INT64_MAX, &dummy) < 0)
 			return -EBADMSG;
 		s = strdup(v->valuestring);
 	} else if (cJSON_IsNumber(v)) {
@@ -196,8 +204,7 @@ static int get_scopes(const cJSON *o, const char *key, char **ret)
 		f = open_memstream(&out, &n);
 		if (!f)
 			return -ENOMEM;
-		cJSON_ArrayForEach(e, v)
-		{
+		cJSON_ArrayForEach (e, v) {
 			if (!cJSON_IsString(e))
 				continue;
 			fprintf(f, "%s%s", ftell(f) > 0 ? "," : "", e->valuestring);
@@ -245,7 +252,7 @@ int graph_parse_token(const char *body, size_t len, struct graph_token *ret)
 	r = 0;
 out:
 	graph_token_clear(&t);
-	cJSON_Delete(j); /* its allocations are wiped on free (see secret_install_wiping_allocators) */
+	cJSON_Delete(j); /* its allocations are wiped on free (wipe_install_cjson) */
 	return r;
 }
 
@@ -302,4 +309,3 @@ out:
 	cJSON_Delete(j);
 	return r;
 }
-

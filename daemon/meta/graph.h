@@ -11,12 +11,12 @@
 #include "meta/verdict.h"
 #include "basic/secret.h"
 
-#define GRAPH_WHY_MAX 256
+#define GRAPH_WHY_MAX	       256
 #define GRAPH_DEFAULT_LIFETIME (60 * 86400) /* what Meta documents for long-lived tokens */
 
 struct graph_verdict {
 	enum verdict verdict;
-	int code, subcode; /* Meta's error code and subcode, 0 if none */
+	int code, subcode;	 /* Meta's error code and subcode, 0 if none */
 	char why[GRAPH_WHY_MAX]; /* for people and last_error; never holds the request */
 };
 
@@ -27,13 +27,13 @@ void graph_classify(int transport_error, const char *error_text, long status, co
 
 struct graph_token {
 	struct secret *token;
-	int64_t expires_in;	     /* seconds, -1 if absent */
-	int64_t expires_at;	     /* debug_token: 0 = never, -1 if absent */
+	int64_t expires_in;		/* seconds, -1 if absent */
+	int64_t expires_at;		/* debug_token: 0 = never, -1 if absent */
 	int64_t data_access_expires_at; /* debug_token, -1 if absent */
-	bool is_valid;		     /* debug_token */
-	char *user_id;		     /* digits, as sent (may exceed 2^53) */
-	char *scopes;		     /* comma-separated, or NULL */
-	char *type;		     /* debug_token: USER, PAGE, APP */
+	bool is_valid;			/* debug_token */
+	char *user_id;			/* digits, as sent (may exceed 2^53) */
+	char *scopes;			/* comma-separated, or NULL */
+	char *type;			/* debug_token: USER, PAGE, APP */
 };
 
 void graph_token_clear(struct graph_token *t);
@@ -47,18 +47,22 @@ int graph_parse_me(const char *body, size_t len, char **ret_user_id);
 int graph_parse_debug(const char *body, size_t len, struct graph_token *ret);
 
 /* Requests (CONTRACT section 9). */
-int graph_url_ig_refresh(const struct app_config *a, const struct secret *token, struct secret **ret);
-int graph_url_ig_exchange(const struct app_config *a, const struct secret *token, struct secret **ret);
+int graph_url_ig_refresh(const struct app_config *a, const struct secret *token,
+			 struct secret **ret);
+int graph_url_ig_exchange(const struct app_config *a, const struct secret *token,
+			  struct secret **ret);
 int graph_url_ig_me(const struct app_config *a, const struct secret *token, struct secret **ret);
 /* Instagram code exchange: POST url with a form body. */
 int graph_ig_code_exchange(const struct app_config *a, const char *code, struct secret **ret_url,
 			   struct secret **ret_form);
-int graph_url_fb_exchange(const struct app_config *a, const struct secret *token, struct secret **ret);
+int graph_url_fb_exchange(const struct app_config *a, const struct secret *token,
+			  struct secret **ret);
 int graph_url_fb_code(const struct app_config *a, const char *code, struct secret **ret);
 int graph_url_fb_debug(const struct app_config *a, const struct secret *token, struct secret **ret);
 
 /* Lowercase hex HMAC-SHA256 of the token keyed by the app secret (65 bytes with NUL). */
-int graph_appsecret_proof(const struct secret *app_secret, const struct secret *token, char out[65]);
+int graph_appsecret_proof(const struct secret *app_secret, const struct secret *token,
+			  char out[65]);
 
 /* Replaces every occurrence of the token in text with "***" (for Meta's messages). */
 void graph_scrub(char *text, const struct secret *token);

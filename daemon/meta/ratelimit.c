@@ -91,14 +91,12 @@ int ratelimit_parse_buc(const char *v, struct rl_usage *u)
 		cJSON_Delete(j);
 		return -EINVAL;
 	}
-	cJSON_ArrayForEach(id, j)
-	{
+	cJSON_ArrayForEach (id, j) {
 		if (!cJSON_IsArray(id)) {
 			r = -EINVAL;
 			break;
 		}
-		cJSON_ArrayForEach(e, id)
-		{
+		cJSON_ArrayForEach (e, id) {
 			if (n == RL_BUC_MAX)
 				break; /* Meta sends up to 32 objects: keep the first ones */
 			if ((r = parse_buc_entry(id, e, &buc[n])) < 0)
@@ -148,7 +146,8 @@ double ratelimit_max_usage(const struct rl_usage *u, int64_t now)
 	if (u->app_known)
 		m = MAX(m, MAX(u->call_count, MAX(u->total_time, u->total_cputime)));
 	for (size_t i = 0; i < u->n_buc; i++)
-		m = MAX(m, MAX(u->buc[i].call_count, MAX(u->buc[i].total_time, u->buc[i].total_cputime)));
+		m = MAX(m, MAX(u->buc[i].call_count,
+			       MAX(u->buc[i].total_time, u->buc[i].total_cputime)));
 	return m;
 }
 

@@ -10,8 +10,8 @@
 #include "conf/config.h"
 
 #define RL_HEADER_MAX 16384 /* bytes of one usage header we accept */
-#define RL_BUC_MAX 64	    /* entries kept from X-Business-Use-Case-Usage */
-#define RL_USAGE_TTL 3600   /* X-App-Usage is a rolling hour: older figures are unknown */
+#define RL_BUC_MAX    64    /* entries kept from X-Business-Use-Case-Usage */
+#define RL_USAGE_TTL  3600  /* X-App-Usage is a rolling hour: older figures are unknown */
 
 struct rl_buc {
 	char id[40];
@@ -21,7 +21,7 @@ struct rl_buc {
 };
 
 struct rl_usage {
-	bool app_known; /* X-App-Usage seen */
+	bool app_known;				      /* X-App-Usage seen */
 	double call_count, total_time, total_cputime; /* percent, -1 unknown */
 	struct rl_buc buc[RL_BUC_MAX];
 	size_t n_buc;

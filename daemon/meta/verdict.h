@@ -14,8 +14,8 @@ enum verdict {
 	VERDICT_REAUTH = 2,	  /* 190 (other subcodes), 102, 10, 200-299: the grant is gone */
 	VERDICT_NOT_EXTENDED = 3, /* facebook: a re-exchange did not move the expiry */
 	VERDICT_THROTTLED,	  /* 4, 17, 32, 341, 613, 80001-80009, HTTP 429: the app pauses */
-	VERDICT_TRANSIENT,	  /* 1, 2, is_transient, 5xx, timeouts, connection errors, non-JSON */
-	VERDICT_ERROR,		  /* anything else: retried with backoff */
+	VERDICT_TRANSIENT, /* 1, 2, is_transient, 5xx, timeouts, connection errors, non-JSON */
+	VERDICT_ERROR,	   /* anything else: retried with backoff */
 	_VERDICT_MAX,
 };
 

@@ -42,8 +42,8 @@ struct http_request {
 int http_global_init(void)
 {
 	/* libcurl's allocations are wiped on free: they hold URLs with tokens */
-	if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, wipe_malloc, wipe_free, wipe_realloc, wipe_strdup,
-				 wipe_calloc) != CURLE_OK)
+	if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, wipe_malloc, wipe_free, wipe_realloc,
+				 wipe_strdup, wipe_calloc) != CURLE_OK)
 		return -EIO;
 	return 0;
 }
@@ -113,7 +113,8 @@ static size_t on_body(char *data, size_t size, size_t n, void *userdata)
 
 static void capture(char **field, const char *v, size_t n)
 {
-	while (n > 0 && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ' || v[n - 1] == '\t'))
+	while (n > 0 &&
+	       (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ' || v[n - 1] == '\t'))
 		n--;
 	while (n > 0 && (*v == ' ' || *v == '\t')) {
 		v++;
@@ -210,7 +211,8 @@ static void check_finished(struct http_client *c)
 		struct http_request *r = NULL;
 		if (m->msg != CURLMSG_DONE)
 			continue;
-		if (curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r) != CURLE_OK || !r)
+		if (curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r) != CURLE_OK ||
+		    !r)
 			continue;
 		finish(r, m->data.result);
 	}
@@ -289,7 +291,8 @@ static int on_timer_change(CURLM *multi, long timeout_ms, void *userp)
 	(void)multi;
 
 	if (timeout_ms < 0)
-		return c->timer ? (sd_event_source_set_enabled(c->timer, SD_EVENT_OFF) < 0 ? -1 : 0) : 0;
+		return c->timer ? (sd_event_source_set_enabled(c->timer, SD_EVENT_OFF) < 0 ? -1 : 0)
+				: 0;
 	usec = (uint64_t)timeout_ms * USEC_PER_MSEC;
 	if (c->timer) {
 		r = sd_event_source_set_time_relative(c->timer, usec);
@@ -324,7 +327,8 @@ int http_client_new(sd_event *e, const struct http_client_options *o, struct htt
 	curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
 	curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_timer_change);
 	curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
-	curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)MAX(o->max_connections, 1u));
+	curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+			  (long)MAX(o->max_connections, 1u));
 	curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
 	*ret = c;
 	return 0;

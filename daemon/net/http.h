@@ -12,9 +12,9 @@
 #include "basic/macro.h"
 #include "basic/secret.h"
 
-#define HTTP_BODY_MAX (64 * 1024)    /* a Meta token answer is a few hundred bytes */
-#define HTTP_BODY_INITIAL 2048	     /* the buffer grows (4x) only for larger answers */
-#define HTTP_HEADER_MAX (16 * 1024)  /* one captured header value */
+#define HTTP_BODY_MAX	  (64 * 1024) /* a Meta token answer is a few hundred bytes */
+#define HTTP_BODY_INITIAL 2048	      /* the buffer grows (4x) only for larger answers */
+#define HTTP_HEADER_MAX	  (16 * 1024) /* one captured header value */
 
 struct http_client_options {
 	const char *name;    /* for debug logs */
@@ -24,15 +24,15 @@ struct http_client_options {
 };
 
 struct http_response {
-	int error;	       /* 0, or -ETIMEDOUT, -ECONNREFUSED, -EMSGSIZE (body too large), -EIO ... */
+	int error; /* 0, or -ETIMEDOUT, -ECONNREFUSED, -EMSGSIZE (body too large), -EIO ... */
 	const char *error_text; /* what libcurl said, for people */
-	long status;	       /* HTTP status, 0 if none */
-	const char *body;      /* NUL-terminated; may hold a token: wiped after the callback */
+	long status;		/* HTTP status, 0 if none */
+	const char *body;	/* NUL-terminated; may hold a token: wiped after the callback */
 	size_t body_len;
-	const char *app_usage; /* X-App-Usage, or NULL */
-	const char *buc_usage; /* X-Business-Use-Case-Usage, or NULL */
+	const char *app_usage;	 /* X-App-Usage, or NULL */
+	const char *buc_usage;	 /* X-Business-Use-Case-Usage, or NULL */
 	const char *retry_after; /* Retry-After, or NULL */
-	int64_t sent_at;       /* realtime seconds when the request was sent */
+	int64_t sent_at;	 /* realtime seconds when the request was sent */
 };
 
 struct http_client;

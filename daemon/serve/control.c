@@ -33,7 +33,8 @@ bool control_may_read(const struct caller *c, const struct principal_list *admin
 {
 	if (!readers)
 		return false;
-	return control_is_admin(c, admins) || principal_list_match(readers, c->uid, c->groups, c->n_groups);
+	return control_is_admin(c, admins) ||
+	       principal_list_match(readers, c->uid, c->groups, c->n_groups);
 }
 
 /* ---- answers ---- */
@@ -67,7 +68,8 @@ static void send_json(struct conn *c, cJSON *j)
 
 	cJSON_Delete(j);
 	if (!s) {
-		static const char oom[] = "{\"ok\":false,\"error\":\"internal\",\"message\":\"out of memory\"}";
+		static const char oom[] =
+			"{\"ok\":false,\"error\":\"internal\",\"message\":\"out of memory\"}";
 		(void)conn_send(c, oom, sizeof(oom) - 1);
 		return;
 	}
@@ -113,8 +115,8 @@ const struct caller *control_request_caller(const struct control_request *req)
 
 /* Admins everything; readers of an account its token; anyone status, metrics and
  * watch (filtered). Returns the error to answer, or 0 with the account looked up. */
-static int authorize(struct control *ctl, const struct caller *caller, const struct request *p, bool admin,
-		     void **ret_account, const char **ret_message)
+static int authorize(struct control *ctl, const struct caller *caller, const struct request *p,
+		     bool admin, void **ret_account, const char **ret_message)
 {
 	const struct principal_list *admins = ctl->ops->admins(ctl->userdata), *readers = NULL;
 
@@ -129,13 +131,14 @@ static int authorize(struct control *ctl, const struct caller *caller, const str
 		return *ret_message = "no such account", -ENOENT;
 	/* To others, an account they may not read and one that does not exist look the same. */
 	if (!admin && (p->admin_only || !control_may_read(caller, admins, readers)))
-		return *ret_message = p->admin_only ? "this command is for admins" : "you may not read this account",
+		return *ret_message = p->admin_only ? "this command is for admins"
+						    : "you may not read this account",
 		       -EACCES;
 	return 0;
 }
 
-static void dispatch(struct control *ctl, struct control_request *req, struct request *p, void *account,
-		     bool admin)
+static void dispatch(struct control *ctl, struct control_request *req, struct request *p,
+		     void *account, bool admin)
 {
 	const struct control_ops *ops = ctl->ops;
 	void *ud = ctl->userdata;
@@ -196,8 +199,8 @@ static void on_closed(void *userdata, struct conn *c)
 
 static const struct listener_ops listener_ops = { .line = on_line, .closed = on_closed };
 
-int control_new(sd_event *e, int fd, const char *path, const struct control_ops *ops, void *userdata,
-		struct control **ret)
+int control_new(sd_event *e, int fd, const char *path, const struct control_ops *ops,
+		void *userdata, struct control **ret)
 {
 	struct control *ctl = calloc(1, sizeof(*ctl));
 	int r;

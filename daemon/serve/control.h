@@ -20,24 +20,28 @@ struct control_request; /* a request under way: answered exactly once */
 struct control_ops {
 	const struct principal_list *(*admins)(void *userdata);
 	/* The account with this name, and who may read it; NULL if there is none. */
-	void *(*lookup)(void *userdata, const char *name, const struct principal_list **ret_readers);
+	void *(*lookup)(void *userdata, const char *name,
+			const struct principal_list **ret_readers);
 
 	/* Each answers through control_answer*(), now or later. `account` is what lookup returned. */
 	void (*token)(void *userdata, struct control_request *req, void *account);
-	void (*status)(void *userdata, struct control_request *req, const struct caller *c, bool admin);
+	void (*status)(void *userdata, struct control_request *req, const struct caller *c,
+		       bool admin);
 	void (*refresh)(void *userdata, struct control_request *req, void *account);
-	void (*import)(void *userdata, struct control_request *req, void *account, struct secret *token,
-		       bool short_lived); /* takes the token */
+	void (*import)(void *userdata, struct control_request *req, void *account,
+		       struct secret *token, bool short_lived); /* takes the token */
 	void (*enroll)(void *userdata, struct control_request *req, void *account);
-	void (*enroll_finish)(void *userdata, struct control_request *req, void *account, const char *redirect);
+	void (*enroll_finish)(void *userdata, struct control_request *req, void *account,
+			      const char *redirect);
 	void (*reload)(void *userdata, struct control_request *req);
-	void (*metrics)(void *userdata, struct control_request *req, const struct caller *c, bool admin);
+	void (*metrics)(void *userdata, struct control_request *req, const struct caller *c,
+			bool admin);
 };
 
 /* Listens on fd (socket activation) or binds path. -EADDRINUSE if another
  * igtokend answers there. */
-int control_new(sd_event *e, int fd, const char *path, const struct control_ops *ops, void *userdata,
-		struct control **ret);
+int control_new(sd_event *e, int fd, const char *path, const struct control_ops *ops,
+		void *userdata, struct control **ret);
 struct control *control_free(struct control *c);
 
 /* Whether the caller is an admin (root always is), or may read an account. */

@@ -119,13 +119,14 @@ static void touch(struct conn *c)
 static void flush(struct conn *c)
 {
 	while (c->l && c->out_off < c->out_len) {
-		ssize_t k = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t k = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (k < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN)
 				return; /* the rest goes out on the next EPOLLOUT edge */
-			conn_drop(c); /* the client is gone */
+			conn_drop(c);	/* the client is gone */
 			return;
 		}
 		explicit_bzero(c->out + c->out_off, (size_t)k);
@@ -349,11 +350,12 @@ static int add_sources(struct listener *l, struct conn *c)
 
 	/* edge-triggered: no epoll change per request, and busy connections are not
 	 * polled again on every dispatch */
-	r = sd_event_add_io(l->event, &c->io, c->fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, on_conn_io, c);
+	r = sd_event_add_io(l->event, &c->io, c->fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+			    on_conn_io, c);
 	if (r < 0)
 		return r;
-	r = sd_event_add_time_relative(l->event, &c->idle, CLOCK_BOOTTIME, LISTENER_IDLE_SEC * USEC_PER_SEC,
-				       USEC_PER_SEC, on_idle, c);
+	r = sd_event_add_time_relative(l->event, &c->idle, CLOCK_BOOTTIME,
+				       LISTENER_IDLE_SEC * USEC_PER_SEC, USEC_PER_SEC, on_idle, c);
 	if (r < 0)
 		return r;
 	r = sd_event_add_defer(l->event, &c->resume, on_resume, c);
@@ -410,8 +412,9 @@ static void pause_accepting(struct listener *l, int error)
 	int r = sd_event_source_set_enabled(l->listen, SD_EVENT_OFF);
 
 	if (r >= 0 && !l->unpause)
-		r = sd_event_add_time_relative(l->event, &l->unpause, CLOCK_BOOTTIME, LISTENER_ACCEPT_PAUSE_USEC,
-					       USEC_PER_MSEC * 10, on_unpause, l);
+		r = sd_event_add_time_relative(l->event, &l->unpause, CLOCK_BOOTTIME,
+					       LISTENER_ACCEPT_PAUSE_USEC, USEC_PER_MSEC * 10,
+					       on_unpause, l);
 	else if (r >= 0) {
 		r = sd_event_source_set_time_relative(l->unpause, LISTENER_ACCEPT_PAUSE_USEC);
 		if (r >= 0)
@@ -435,7 +438,8 @@ static int on_listen(sd_event_source *s, int fd, uint32_t revents, void *userdat
 	for (int i = 0; i < ACCEPT_BURST; i++) {
 		int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (c < 0) {
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM)
 				pause_accepting(l, -errno);
 			else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 				log_warning_errno(-errno, "control: accept failed: %m");
@@ -448,8 +452,8 @@ static int on_listen(sd_event_source *s, int fd, uint32_t revents, void *userdat
 
 /* ---- the listening socket ---- */
 
-int listener_new(sd_event *e, int fd, const char *path, const struct listener_ops *ops, void *userdata,
-		 struct listener **ret)
+int listener_new(sd_event *e, int fd, const char *path, const struct listener_ops *ops,
+		 void *userdata, struct listener **ret)
 {
 	struct listener *l = calloc(1, sizeof(*l));
 	int r;
@@ -497,7 +501,8 @@ struct listener *listener_free(struct listener *l)
 	return NULL;
 }
 
-void listener_foreach(struct listener *l, void (*fn)(struct conn *c, void *userdata), void *userdata)
+void listener_foreach(struct listener *l, void (*fn)(struct conn *c, void *userdata),
+		      void *userdata)
 {
 	/* a snapshot: fn may close connections, which unlinks them */
 	size_t n = 0;

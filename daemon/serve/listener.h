@@ -15,12 +15,12 @@
 
 #include "serve/unix-socket.h"
 
-#define LISTENER_CONN_MAX 4096	  /* connections in all */
+#define LISTENER_CONN_MAX    4096 /* connections in all */
 #define LISTENER_PER_UID_MAX 128  /* connections per uid; the oldest idle one gives way */
-#define LISTENER_IDLE_SEC 60	  /* a connection without a complete request is closed */
-#define LISTENER_OUTPUT_MAX (256u * 1024 * 1024) /* unsent bytes (a lagging watcher is dropped) */
-#define LISTENER_ACCEPT_PAUSE_USEC (100 * 1000)  /* out of file descriptors: stop accepting this long */
-
+#define LISTENER_IDLE_SEC    60	  /* a connection without a complete request is closed */
+#define LISTENER_OUTPUT_MAX  (256u * 1024 * 1024) /* unsent bytes (a lagging watcher is dropped) */
+#define LISTENER_ACCEPT_PAUSE_USEC                                                                 \
+	(100 * 1000) /* out of file descriptors: stop accepting this long */
 
 struct listener;
 struct conn;
@@ -35,11 +35,12 @@ struct listener_ops {
 
 /* Listens on fd (socket activation) or binds path: 0666 in 0755 directories.
  * -EADDRINUSE if another daemon answers there. */
-int listener_new(sd_event *e, int fd, const char *path, const struct listener_ops *ops, void *userdata,
-		 struct listener **ret);
+int listener_new(sd_event *e, int fd, const char *path, const struct listener_ops *ops,
+		 void *userdata, struct listener **ret);
 struct listener *listener_free(struct listener *l);
 /* Calls fn for every open connection; fn may close the one it is given. */
-void listener_foreach(struct listener *l, void (*fn)(struct conn *c, void *userdata), void *userdata);
+void listener_foreach(struct listener *l, void (*fn)(struct conn *c, void *userdata),
+		      void *userdata);
 
 struct conn *conn_ref(struct conn *c);
 struct conn *conn_unref(struct conn *c);

@@ -82,7 +82,8 @@ static cJSON *usage_json(const struct rl_usage *u)
 		if (b->eta_minutes < 0)
 			cJSON_AddNullToObject(e, "estimated_time_to_regain_access");
 		else
-			cJSON_AddNumberToObject(e, "estimated_time_to_regain_access", (double)b->eta_minutes);
+			cJSON_AddNumberToObject(e, "estimated_time_to_regain_access",
+						(double)b->eta_minutes);
 		cJSON_AddItemToArray(buc, e);
 	}
 	cJSON_AddItemToObject(o, "buc", buc);
@@ -108,7 +109,8 @@ static cJSON *app_json(const struct render_app *app)
 
 cJSON *render_status(const struct render_source *s)
 {
-	cJSON *ans = control_answer_new(), *accounts = cJSON_CreateArray(), *apps = cJSON_CreateArray();
+	cJSON *ans = control_answer_new(), *accounts = cJSON_CreateArray(),
+	      *apps = cJSON_CreateArray();
 	struct render_account a;
 	struct render_app app;
 
@@ -143,29 +145,36 @@ static void account_metrics(FILE *f, const struct render_source *s)
 	help(f, "token_expiry_timestamp_seconds", "gauge", "When the token expires (0 = never).");
 	for (size_t i = 0; s->account(s->userdata, &i, &a);)
 		if (a.has_token)
-			fprintf(f, "igtokend_token_expiry_timestamp_seconds{account=\"%s\",app=\"%s\"} %lld\n",
+			fprintf(f,
+				"igtokend_token_expiry_timestamp_seconds{account=\"%s\",app=\"%s\"}"
+				" %lld\n",
 				a.name, a.app, (long long)a.expires_at);
 	help(f, "token_data_access_expiry_timestamp_seconds", "gauge",
 	     "Facebook: when the data access granted with the token expires (0 = unknown).");
 	for (size_t i = 0; s->account(s->userdata, &i, &a);)
 		if (a.has_token && a.facebook)
-			fprintf(f, "igtokend_token_data_access_expiry_timestamp_seconds{account=\"%s\",app=\"%s\"} %lld\n",
+			fprintf(f,
+				"igtokend_token_data_access_expiry_timestamp_seconds{account=\"%"
+				"s\",app=\"%s\"} %lld\n",
 				a.name, a.app, (long long)a.data_access_expires_at);
 	help(f, "account_state", "gauge", "1 for the account's current state.");
 	for (size_t i = 0; s->account(s->userdata, &i, &a);)
 		for (unsigned k = 0; k < s->n_states; k++)
-			fprintf(f, "igtokend_account_state{account=\"%s\",app=\"%s\",state=\"%s\"} %d\n", a.name,
-				a.app, s->state_names[k], k == a.state);
+			fprintf(f, "igtokend_account_state{account=\"%s\",app=\"%s\",state=\"%s\"} %d\n",
+				a.name, a.app, s->state_names[k], k == a.state);
 	help(f, "refresh_total", "counter", "Refresh attempts by result.");
 	for (size_t i = 0; s->account(s->userdata, &i, &a);) {
 		const uint64_t v[] = { a.refresh_ok, a.refresh_error, a.refresh_throttled };
 		for (int k = 0; k < 3; k++)
-			fprintf(f, "igtokend_refresh_total{account=\"%s\",app=\"%s\",result=\"%s\"} %llu\n", a.name,
-				a.app, results[k], (unsigned long long)v[k]);
+			fprintf(f,
+				"igtokend_refresh_total{account=\"%s\",app=\"%s\",result=\"%s\"} "
+				"%llu\n",
+				a.name, a.app, results[k], (unsigned long long)v[k]);
 	}
 	help(f, "token_reads_total", "counter", "Tokens handed out over the control socket.");
 	for (size_t i = 0; s->account(s->userdata, &i, &a);)
-		fprintf(f, "igtokend_token_reads_total{account=\"%s\"} %llu\n", a.name, (unsigned long long)a.reads);
+		fprintf(f, "igtokend_token_reads_total{account=\"%s\"} %llu\n", a.name,
+			(unsigned long long)a.reads);
 }
 
 static void usage_metrics(FILE *f, const char *app, const struct rl_usage *u)
@@ -175,13 +184,16 @@ static void usage_metrics(FILE *f, const char *app, const struct rl_usage *u)
 
 	for (int i = 0; u->app_known && i < 3; i++)
 		if (app_v[i] >= 0)
-			fprintf(f, "igtokend_app_usage_percent{app=\"%s\",metric=\"%s\"} %g\n", app, names[i], app_v[i]);
+			fprintf(f, "igtokend_app_usage_percent{app=\"%s\",metric=\"%s\"} %g\n", app,
+				names[i], app_v[i]);
 	for (size_t b = 0; b < u->n_buc; b++) {
-		const double bv[] = { u->buc[b].call_count, u->buc[b].total_time, u->buc[b].total_cputime };
+		const double bv[] = { u->buc[b].call_count, u->buc[b].total_time,
+				      u->buc[b].total_cputime };
 		for (int i = 0; i < 3; i++)
 			if (bv[i] >= 0)
 				fprintf(f,
-					"igtokend_app_usage_percent{app=\"%s\",metric=\"buc_%s\",business=\"%s\",type=\"%s\"} %g\n",
+					"igtokend_app_usage_percent{app=\"%s\",metric=\"buc_%s\","
+					"business=\"%s\",type=\"%s\"} %g\n",
 					app, names[i], u->buc[b].id, u->buc[b].type, bv[i]);
 	}
 }
@@ -193,13 +205,15 @@ static void app_metrics(FILE *f, const struct render_source *s)
 	help(f, "app_usage_percent", "gauge", "Latest usage figures Meta reported, in percent.");
 	for (size_t k = 0; s->app(s->userdata, &k, &app);)
 		usage_metrics(f, app.name, &app.rl->usage);
-	help(f, "app_paused_until_timestamp_seconds", "gauge", "End of the app's rate-limit pause (0 = not paused).");
+	help(f, "app_paused_until_timestamp_seconds", "gauge",
+	     "End of the app's rate-limit pause (0 = not paused).");
 	for (size_t k = 0; s->app(s->userdata, &k, &app);)
-		fprintf(f, "igtokend_app_paused_until_timestamp_seconds{app=\"%s\"} %lld\n", app.name,
-			(long long)app.paused_until);
+		fprintf(f, "igtokend_app_paused_until_timestamp_seconds{app=\"%s\"} %lld\n",
+			app.name, (long long)app.paused_until);
 	help(f, "app_throttled_total", "counter", "Times Meta throttled the app.");
 	for (size_t k = 0; s->app(s->userdata, &k, &app);)
-		fprintf(f, "igtokend_app_throttled_total{app=\"%s\"} %u\n", app.name, app.rl->throttle_count);
+		fprintf(f, "igtokend_app_throttled_total{app=\"%s\"} %u\n", app.name,
+			app.rl->throttle_count);
 }
 
 char *render_metrics(const struct render_source *s)
@@ -221,7 +235,8 @@ char *render_metrics(const struct render_source *s)
 
 /* ---- events and the one-line summary ---- */
 
-char *render_event(const char *event, const char *account, const char *state, int64_t expires_at, int64_t at)
+char *render_event(const char *event, const char *account, const char *state, int64_t expires_at,
+		   int64_t at)
 {
 	cJSON *o = cJSON_CreateObject();
 	char *s;
@@ -238,7 +253,8 @@ char *render_event(const char *event, const char *account, const char *state, in
 	return s;
 }
 
-char *render_summary(const struct render_source *s, const size_t *counts, size_t n_accounts, int64_t next)
+char *render_summary(const struct render_source *s, const size_t *counts, size_t n_accounts,
+		     int64_t next)
 {
 	char *text = NULL, d[32];
 	size_t n = 0;

@@ -47,6 +47,8 @@ struct cJSON *render_status(const struct render_source *s);
 /* Prometheus text exposition; NULL without memory. */
 char *render_metrics(const struct render_source *s);
 /* A watch event line (one JSON object, no newline); NULL without memory. */
-char *render_event(const char *event, const char *account, const char *state, int64_t expires_at, int64_t at);
+char *render_event(const char *event, const char *account, const char *state, int64_t expires_at,
+		   int64_t at);
 /* "12 accounts: 11 fresh, 1 reauth_required; next refresh in 3d 4h" from counts per state. */
-char *render_summary(const struct render_source *s, const size_t *counts, size_t n_accounts, int64_t next);
+char *render_summary(const struct render_source *s, const size_t *counts, size_t n_accounts,
+		     int64_t next);

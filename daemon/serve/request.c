@@ -59,7 +59,8 @@ static int parse_args(cJSON *j, struct request *p, const char **msg)
 		}
 	}
 	if (p->cmd == CMD_ENROLL_FINISH) {
-		const char *r = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "redirect"));
+		const char *r =
+			cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "redirect"));
 		if (!r || !*r || strlen(r) > REQUEST_REDIRECT_MAX) {
 			*msg = "'redirect' must be the URL the browser was sent to";
 			return -EINVAL;

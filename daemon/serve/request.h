@@ -28,10 +28,10 @@ struct request {
 	enum request_cmd cmd;
 	bool has_account;
 	char account[NAME_MAX_LEN + 1];
-	bool admin_only;       /* refresh, import, enroll, enroll_finish, reload */
-	struct secret *token;  /* import */
-	bool short_lived;      /* import */
-	char *redirect;	       /* enroll_finish */
+	bool admin_only;      /* refresh, import, enroll, enroll_finish, reload */
+	struct secret *token; /* import */
+	bool short_lived;     /* import */
+	char *redirect;	      /* enroll_finish */
 };
 
 /* 0, or why not with *ret_message for people: -EINVAL (malformed), -EOPNOTSUPP

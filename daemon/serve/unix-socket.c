@@ -75,7 +75,8 @@ int unix_socket_peer(int fd, struct caller *c)
 	c->n_groups = 1;
 	len = sizeof(groups);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
-		for (size_t i = 0; i < len / sizeof(gid_t) && c->n_groups < UNIX_SOCKET_GROUPS_MAX; i++)
+		for (size_t i = 0; i < len / sizeof(gid_t) && c->n_groups < UNIX_SOCKET_GROUPS_MAX;
+		     i++)
 			c->groups[c->n_groups++] = groups[i];
 	return 0;
 }

@@ -105,7 +105,8 @@ int record_encode(const struct vault_record *r, struct secret **ret)
 	    (k = put_i64(&w, T_VERDICT, r->verdict)) < 0 ||
 	    (k = put_i64(&w, T_TOKEN_TYPE, r->token_type)) < 0 ||
 	    (k = put_i64(&w, T_EXPIRY_ASSUMED, r->expiry_assumed)) < 0 ||
-	    (k = put_str(&w, T_USER_ID, r->user_id)) < 0 || (k = put_str(&w, T_SCOPES, r->scopes)) < 0 ||
+	    (k = put_str(&w, T_USER_ID, r->user_id)) < 0 ||
+	    (k = put_str(&w, T_SCOPES, r->scopes)) < 0 ||
 	    (k = put_str(&w, T_APP_ID, r->app_id)) < 0 ||
 	    (k = put_str(&w, T_LAST_ERROR, r->last_error)) < 0) {
 		secret_free(w.buf);
@@ -180,7 +181,8 @@ static int get_str(const struct field *f, char **ret)
 	return 0;
 }
 
-static int decode_field(struct vault_record *r, const struct field *f, bool with_token, bool *seen_token)
+static int decode_field(struct vault_record *r, const struct field *f, bool with_token,
+			bool *seen_token)
 {
 	int64_t v;
 
@@ -208,7 +210,12 @@ static int decode_field(struct vault_record *r, const struct field *f, bool with
 	case T_LAST_VALIDATED: r->last_validated = v; break;
 	case T_NEXT_ATTEMPT: r->next_attempt = v; break;
 	case T_FAILURES: r->failures = (uint32_t)MIN((uint64_t)v, UINT32_MAX); break;
-	case T_VERDICT: r->verdict = (uint8_t)(v >= 0 && v < _VERDICT_MAX && verdict_is_standing((enum verdict)v) ? v : VERDICT_OK); break;
+	case T_VERDICT:
+		r->verdict =
+			(uint8_t)(v >= 0 && v < _VERDICT_MAX && verdict_is_standing((enum verdict)v)
+					  ? v
+					  : VERDICT_OK);
+		break;
 	case T_TOKEN_TYPE: r->token_type = (uint8_t)(v == 1); break;
 	case T_EXPIRY_ASSUMED: r->expiry_assumed = v != 0; break;
 	default: break;

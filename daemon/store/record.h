@@ -11,7 +11,7 @@
 #include "basic/secret.h"
 
 #define RECORD_STRING_MAX 4096
-#define RECORD_PLAIN_MAX (SECRET_MAX + 8 * RECORD_STRING_MAX)
+#define RECORD_PLAIN_MAX  (SECRET_MAX + 8 * RECORD_STRING_MAX)
 
 struct vault_record {
 	struct secret *token;
@@ -22,8 +22,8 @@ struct vault_record {
 	int64_t last_validated;
 	int64_t next_attempt; /* retry backoff deadline, 0 = none */
 	uint32_t failures;
-	uint8_t verdict;	     /* a standing enum verdict (meta/verdict.h), or VERDICT_OK */
-	uint8_t token_type; /* 0 user, 1 page */
+	uint8_t verdict;     /* a standing enum verdict (meta/verdict.h), or VERDICT_OK */
+	uint8_t token_type;  /* 0 user, 1 page */
 	bool expiry_assumed; /* imported; Meta has not told the real expiry yet */
 	char *user_id;
 	char *scopes; /* comma-separated */

@@ -11,15 +11,17 @@
 #include "basic/util.h"
 
 /* File: magic "IGTV", format version, 24-byte nonce, ciphertext with 16-byte tag. */
-#define MAGIC "IGTV"
-#define MAGIC_LEN 4
+#define MAGIC	       "IGTV"
+#define MAGIC_LEN      4
 #define FORMAT_VERSION 1
-#define HEADER_LEN (MAGIC_LEN + 1 + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES)
-#define OVERHEAD (HEADER_LEN + crypto_aead_xchacha20poly1305_ietf_ABYTES)
-#define KEYCHECK_TEXT "igtokend vault key check"
-#define KEY_FILE_MAX 256
+#define HEADER_LEN     (MAGIC_LEN + 1 + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES)
+#define OVERHEAD       (HEADER_LEN + crypto_aead_xchacha20poly1305_ietf_ABYTES)
+#define KEYCHECK_TEXT  "igtokend vault key check"
+#define KEY_FILE_MAX   256
 
-static const char kind_char[_SEAL_KIND_MAX] = { [SEAL_TOKEN] = 't', [SEAL_APP] = 'a', [SEAL_KEYCHECK] = 'k' };
+static const char kind_char[_SEAL_KIND_MAX] = {
+	[SEAL_TOKEN] = 't', [SEAL_APP] = 'a', [SEAL_KEYCHECK] = 'k'
+};
 static const char *const kind_suffix[] = { [SEAL_TOKEN] = ".token", [SEAL_APP] = ".app" };
 
 /* ---- keys ---- */
@@ -73,8 +75,8 @@ int seal_read_key(const char *path, struct secret **ret)
 	if (r < 0)
 		return r;
 	if (raw->len == 2 * VAULT_KEY_BYTES) {
-		if (sodium_hex2bin((unsigned char *)key->data, VAULT_KEY_BYTES, raw->data, raw->len, NULL, &bin_len,
-				   NULL) < 0 ||
+		if (sodium_hex2bin((unsigned char *)key->data, VAULT_KEY_BYTES, raw->data, raw->len,
+				   NULL, &bin_len, NULL) < 0 ||
 		    bin_len != VAULT_KEY_BYTES)
 			return -EINVAL;
 	} else if (raw->len == VAULT_KEY_BYTES)
@@ -90,13 +92,13 @@ int seal_read_key(const char *path, struct secret **ret)
 /* Associated data: format, kind and name, so a file copied under another name does not open. */
 static size_t make_ad(enum seal_kind kind, const char *name, unsigned char *ad, size_t len)
 {
-	int k = snprintf((char *)ad, len, "igtokend-vault-v%d%c%c%c%s", FORMAT_VERSION, 0, kind_char[kind], 0,
-			 name);
+	int k = snprintf((char *)ad, len, "igtokend-vault-v%d%c%c%c%s", FORMAT_VERSION, 0,
+			 kind_char[kind], 0, name);
 	return (size_t)MIN(k, (int)len - 1);
 }
 
-int seal_bytes(const struct secret *key, enum seal_kind kind, const char *name, const struct secret *plain,
-	       unsigned char **ret, size_t *ret_len)
+int seal_bytes(const struct secret *key, enum seal_kind kind, const char *name,
+	       const struct secret *plain, unsigned char **ret, size_t *ret_len)
 {
 	unsigned char ad[128];
 	size_t adlen = make_ad(kind, name, ad, sizeof(ad));
@@ -108,16 +110,17 @@ int seal_bytes(const struct secret *key, enum seal_kind kind, const char *name, 
 	memcpy(out, MAGIC, MAGIC_LEN);
 	out[MAGIC_LEN] = FORMAT_VERSION;
 	randombytes_buf(out + MAGIC_LEN + 1, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
-	crypto_aead_xchacha20poly1305_ietf_encrypt(out + HEADER_LEN, &clen, (const unsigned char *)plain->data,
-						   plain->len, ad, adlen, NULL, out + MAGIC_LEN + 1,
+	crypto_aead_xchacha20poly1305_ietf_encrypt(out + HEADER_LEN, &clen,
+						   (const unsigned char *)plain->data, plain->len,
+						   ad, adlen, NULL, out + MAGIC_LEN + 1,
 						   (const unsigned char *)key->data);
 	*ret = out;
 	*ret_len = HEADER_LEN + (size_t)clen;
 	return 0;
 }
 
-int seal_open_into(const struct secret *key, enum seal_kind kind, const char *name, const unsigned char *in,
-		   size_t n, struct secret *out, size_t *ret_len)
+int seal_open_into(const struct secret *key, enum seal_kind kind, const char *name,
+		   const unsigned char *in, size_t n, struct secret *out, size_t *ret_len)
 {
 	unsigned char ad[128];
 	size_t adlen = make_ad(kind, name, ad, sizeof(ad));
@@ -126,16 +129,17 @@ int seal_open_into(const struct secret *key, enum seal_kind kind, const char *na
 	if (n < OVERHEAD || memcmp(in, MAGIC, MAGIC_LEN) != 0 || in[MAGIC_LEN] != FORMAT_VERSION ||
 	    n - OVERHEAD > out->len)
 		return -EBADMSG;
-	if (crypto_aead_xchacha20poly1305_ietf_decrypt((unsigned char *)out->data, &mlen, NULL, in + HEADER_LEN,
-						       n - HEADER_LEN, ad, adlen, in + MAGIC_LEN + 1,
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt((unsigned char *)out->data, &mlen, NULL,
+						       in + HEADER_LEN, n - HEADER_LEN, ad, adlen,
+						       in + MAGIC_LEN + 1,
 						       (const unsigned char *)key->data) < 0)
 		return -EBADMSG;
 	*ret_len = (size_t)mlen;
 	return 0;
 }
 
-int seal_open(const struct secret *key, enum seal_kind kind, const char *name, const unsigned char *in, size_t n,
-	      struct secret **ret)
+int seal_open(const struct secret *key, enum seal_kind kind, const char *name,
+	      const unsigned char *in, size_t n, struct secret **ret)
 {
 	_cleanup_secret_ struct secret *plain = NULL;
 	int r;
@@ -188,7 +192,8 @@ int seal_read_file(int dir_fd, const char *file, unsigned char **ret, size_t *re
 	return 0;
 }
 
-int seal_load(int dir_fd, const struct secret *key, enum seal_kind kind, const char *name, struct secret **ret)
+int seal_load(int dir_fd, const struct secret *key, enum seal_kind kind, const char *name,
+	      struct secret **ret)
 {
 	_cleanup_free_ unsigned char *sealed = NULL;
 	char file[NAME_MAX_LEN + 16];
@@ -237,7 +242,9 @@ static bool parse_file_name(const char *n, enum seal_kind *ret_kind, char *name,
 	return false;
 }
 
-int seal_each_record(int dir_fd, int (*fn)(int dir_fd, enum seal_kind kind, const char *name, void *ud), void *ud)
+int seal_each_record(int dir_fd,
+		     int (*fn)(int dir_fd, enum seal_kind kind, const char *name, void *ud),
+		     void *ud)
 {
 	DIR *d;
 	struct dirent *de;

@@ -12,9 +12,9 @@
 #include "basic/secret.h"
 #include "store/record.h"
 
-#define VAULT_KEY_BYTES 32
-#define SEAL_FILE_MAX (RECORD_PLAIN_MAX + 64) /* bytes of one sealed file */
-#define SEAL_KEYCHECK_FILE ".keycheck"
+#define VAULT_KEY_BYTES	       32
+#define SEAL_FILE_MAX	       (RECORD_PLAIN_MAX + 64) /* bytes of one sealed file */
+#define SEAL_KEYCHECK_FILE     ".keycheck"
 #define SEAL_KEYCHECK_NEW_FILE ".keycheck.new" /* a key rotation under way */
 
 enum seal_kind {
@@ -24,30 +24,33 @@ enum seal_kind {
 	_SEAL_KIND_MAX,
 };
 
-/* Writes a new random key (64 hex characters and a newline), mode 0600; -EEXIST if the file exists. */
+/* Writes a new random key (64 hex characters and a newline), mode 0600; -EEXIST if the file exists.
+ */
 int seal_keygen(const char *path);
 /* A key file: 64 hex characters or 32 raw bytes (one trailing newline allowed).
  * -EPERM if group or others may read it, -EINVAL if it holds no key. */
 int seal_read_key(const char *path, struct secret **ret);
 
-int seal_bytes(const struct secret *key, enum seal_kind kind, const char *name, const struct secret *plain,
-	       unsigned char **ret, size_t *ret_len);
+int seal_bytes(const struct secret *key, enum seal_kind kind, const char *name,
+	       const struct secret *plain, unsigned char **ret, size_t *ret_len);
 /* Into out (guarded, at least as long as the plaintext); -EBADMSG if forged, torn or another's. */
-int seal_open_into(const struct secret *key, enum seal_kind kind, const char *name, const unsigned char *in,
-		   size_t n, struct secret *out, size_t *ret_len);
-int seal_open(const struct secret *key, enum seal_kind kind, const char *name, const unsigned char *in,
-	      size_t n, struct secret **ret);
+int seal_open_into(const struct secret *key, enum seal_kind kind, const char *name,
+		   const unsigned char *in, size_t n, struct secret *out, size_t *ret_len);
+int seal_open(const struct secret *key, enum seal_kind kind, const char *name,
+	      const unsigned char *in, size_t n, struct secret **ret);
 
 /* NAME.token / NAME.app. */
 int seal_file_name(enum seal_kind kind, const char *name, char *buf, size_t len);
 /* Reads a sealed file: no symlinks, regular, ours, bounded. Anything else is -EBADMSG. */
 int seal_read_file(int dir_fd, const char *file, unsigned char **ret, size_t *ret_len);
 /* A record of dir_fd, opened or written (crash-safely) whole. */
-int seal_load(int dir_fd, const struct secret *key, enum seal_kind kind, const char *name, struct secret **ret);
+int seal_load(int dir_fd, const struct secret *key, enum seal_kind kind, const char *name,
+	      struct secret **ret);
 int seal_store(int dir_fd, const struct secret *key, enum seal_kind kind, const char *name,
 	       const struct secret *plain);
 /* Calls fn for each NAME.token and NAME.app in dir_fd; stops at a negative return. */
-int seal_each_record(int dir_fd, int (*fn)(int dir_fd, enum seal_kind kind, const char *name, void *ud),
+int seal_each_record(int dir_fd,
+		     int (*fn)(int dir_fd, enum seal_kind kind, const char *name, void *ud),
 		     void *ud);
 
 /* The key check in file: written under key, or checked (0 opens, -EKEYREJECTED

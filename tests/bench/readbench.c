@@ -107,7 +107,8 @@ int main(int argc, char **argv)
 	t0 = now() - t0;
 	qsort(samples, n_samples, sizeof(uint32_t), cmp);
 	printf("%d %.0f %.3f %.3f %llu\n", clients, (double)n_samples / t0,
-	       n_samples ? samples[n_samples / 2] / 1000.0 : 0, n_samples ? samples[n_samples * 99 / 100] / 1000.0 : 0,
+	       n_samples ? samples[n_samples / 2] / 1000.0 : 0,
+	       n_samples ? samples[n_samples * 99 / 100] / 1000.0 : 0,
 	       (unsigned long long)failures);
 	return failures ? 1 : 0;
 }

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Vault figures and fixtures for the benchmarks.
  *   vaultbench create DIR KEY N [ISSUED_AT EXPIRES_AT]   N records acct-000000.. (tokens read
- *                                                        one per line from stdin if given, else made up)
- *   vaultbench open DIR KEY N                            times opening them all */
+ *                                                        one per line from stdin if given, else
+ * made up) vaultbench open DIR KEY N                            times opening them all */
 #include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -51,9 +51,9 @@ int main(int argc, char **argv)
 			} else
 				snprintf(tok, sizeof(tok), "IGAAbench%0128ld", i);
 			secret_from_mem(tok, strlen(tok), &rec.token);
-			rec.user_id = (char *)(uintptr_t)"17841405793187218";
-			rec.scopes = (char *)(uintptr_t)"instagram_business_basic";
-			rec.app_id = (char *)(uintptr_t)"1234567890";
+			rec.user_id = (char *)(uintptr_t) "17841405793187218";
+			rec.scopes = (char *)(uintptr_t) "instagram_business_basic";
+			rec.app_id = (char *)(uintptr_t) "1234567890";
 			r = vault_store(v, name, &rec);
 			secret_free(rec.token);
 			if (r < 0) {
@@ -78,7 +78,8 @@ int main(int argc, char **argv)
 		t0 = now() - t0;
 		snprintf(path, sizeof(path), "%s/acct-000000.token", argv[2]);
 		stat(path, &st);
-		printf("%ld %.3f %.2f %lld %ld\n", n, t0, t0 / (double)n * 1e6, (long long)st.st_size, bad);
+		printf("%ld %.3f %.2f %lld %ld\n", n, t0, t0 / (double)n * 1e6,
+		       (long long)st.st_size, bad);
 	}
 	vault_close(v);
 	return 0;

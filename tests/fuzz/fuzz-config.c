@@ -7,7 +7,6 @@
 
 #include "conf/config-load.h"
 
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static int fd = -1;

@@ -6,7 +6,6 @@
 
 #include "meta/graph.h"
 
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct graph_verdict v;
