@@ -207,18 +207,19 @@ static void pause_changed(struct app *app)
 			q[i]->ops->pause_changed(q[i]);
 }
 
-static int on_wake(sd_event_source *s, uint64_t usec, void *userdata)
+void app_wake(struct app *app)
 {
-	struct app *app = userdata;
-	int64_t now = app->ctx->now();
-	(void)s;
-	(void)usec;
-
-	if (app->rl.paused_until && app->rl.paused_until <= now)
-		log_app(LOG_NOTICE, app->name,
-			"rate-limit pause over; one probe request goes first");
+	if (app->rl.paused_until && app->rl.paused_until <= app->ctx->now())
+		log_app(LOG_NOTICE, app->name, "rate-limit pause over; one probe request goes first");
 	dispatch(app);
 	pause_changed(app); /* requests shown as throttled may now wait or be under way */
+}
+
+static int on_wake(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	(void)s;
+	(void)usec;
+	app_wake(userdata);
 	return 0;
 }
 

@@ -64,6 +64,9 @@ void app_configure(struct app *app, const struct app_config *cfg);
 void app_set_transport(struct app *app, const struct app_transport *t, void *userdata);
 
 void app_enqueue(struct app *app, struct app_request *r);
+/* What the app's timer does when a pause ends or usage figures go stale: the
+ * requests that may go now go, and those waiting hear the pause changed. */
+void app_wake(struct app *app);
 void app_dequeue(struct app *app, struct app_request *r);
 bool app_paused(const struct app *app, int64_t now);
 
