@@ -2,6 +2,7 @@
 #include <sodium.h>
 #include <stdio.h>
 
+#include "meta/graph-url.h"
 #include "meta/graph.h"
 #include "tap.h"
 
@@ -209,7 +210,7 @@ static void test_urls(void)
 			     "access_token?grant_type=ig_exchange_token&client_secret=app%26secret&"
 			     "access_token=IGAA%2Btok%2Fen%3D");
 	url = secret_free(url);
-	CHECK_INT(graph_ig_code_exchange(&a, "AQDcode", &url, &form), 0);
+	CHECK_INT(graph_url_ig_code(&a, "AQDcode", &url, &form), 0);
 	CHECK_STR(url->data, "https://api.instagram.com/oauth/access_token");
 	CHECK_STR(form->data,
 		  "client_id=1234&client_secret=app%26secret&grant_type=authorization_code&"
@@ -238,7 +239,7 @@ static void test_proof_and_scrub(void)
 
 	secret_from_mem("key", 3, &key);
 	secret_from_mem("The quick brown fox jumps over the lazy dog", 43, &msg);
-	CHECK_INT(graph_appsecret_proof(key, msg, out), 0);
+	CHECK_INT(graph_url_appsecret_proof(key, msg, out), 0);
 	CHECK_STR(out, "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8");
 	secret_free(msg);
 	secret_from_mem("IGAAabc", 7, &msg);

@@ -32,7 +32,8 @@ static void search_and_free(void *p)
 static void exercise(void)
 {
 	static const char req[] = "{\"cmd\":\"import\",\"account\":\"a\",\"token\":\"" TOKEN "\"}";
-	static const char answer[] = "{\"access_token\":\"" TOKEN "\",\"token_type\":\"bearer\",\"expires_in\":5183944}";
+	static const char answer[] =
+		"{\"access_token\":\"" TOKEN "\",\"token_type\":\"bearer\",\"expires_in\":5183944}";
 	struct request p;
 	struct graph_token t = { 0 };
 	const char *msg;

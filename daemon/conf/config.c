@@ -28,7 +28,7 @@ static void principal_list_clear(struct principal_list *l)
 	*l = (struct principal_list){ 0 };
 }
 
-static struct app_config *app_free(struct app_config *a)
+static struct app_config *app_config_free(struct app_config *a)
 {
 	if (!a)
 		return NULL;
@@ -76,7 +76,7 @@ struct config *config_free(struct config *c)
 	principal_list_clear(&c->admins);
 	free(c->include);
 	for (size_t i = 0; i < c->n_apps; i++)
-		app_free(c->apps[i]);
+		app_config_free(c->apps[i]);
 	free(c->apps);
 	for (size_t i = 0; i < c->n_accounts; i++)
 		account_config_free(c->accounts[i]);

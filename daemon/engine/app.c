@@ -210,7 +210,8 @@ static void pause_changed(struct app *app)
 void app_wake(struct app *app)
 {
 	if (app->rl.paused_until && app->rl.paused_until <= app->ctx->now())
-		log_app(LOG_NOTICE, app->name, "rate-limit pause over; one probe request goes first");
+		log_app(LOG_NOTICE, app->name,
+			"rate-limit pause over; one probe request goes first");
 	dispatch(app);
 	pause_changed(app); /* requests shown as throttled may now wait or be under way */
 }

@@ -12,6 +12,7 @@
 #include "engine/reload.h"
 #include "engine/view.h"
 #include "meta/enroll.h"
+#include "meta/graph-url.h"
 #include "meta/graph.h"
 
 static const struct principal_list *op_admins(void *ud)
@@ -68,7 +69,7 @@ static void op_token(void *ud, struct control_request *req, void *account)
 	}
 	if (a->app->cfg->platform == PLATFORM_FACEBOOK) {
 		struct secret view = { .len = tok.len, .data = (char *)(uintptr_t)tok.data };
-		(void)graph_appsecret_proof(a->app->cfg->secret, &view, proof);
+		(void)graph_url_appsecret_proof(a->app->cfg->secret, &view, proof);
 	}
 	n = (size_t)snprintf(line, sizeof(line), "{\"ok\":true,\"account\":\"%s\",\"token\":\"",
 			     a->name);

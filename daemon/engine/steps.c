@@ -6,6 +6,7 @@
 
 #include "basic/log.h"
 #include "basic/util.h"
+#include "meta/graph-url.h"
 #include "store/vault.h"
 
 #define NO_EXTENSION_SLACK 2 /* seconds: a re-exchange that moves expiry less has not extended it */
@@ -59,7 +60,7 @@ int steps_request(struct account *a, const struct op_state *s, struct secret **u
 	case STEP_ME: return graph_url_ig_me(ac, s->token, url);
 	case STEP_EXCHANGE: return graph_url_ig_exchange(ac, s->token, url);
 	case STEP_IMPORT_REFRESH: return graph_url_ig_refresh(ac, s->token, url);
-	case STEP_IG_CODE: return graph_ig_code_exchange(ac, s->code->data, url, form);
+	case STEP_IG_CODE: return graph_url_ig_code(ac, s->code->data, url, form);
 	case STEP_FB_CODE: return graph_url_fb_code(ac, s->code->data, url);
 	case STEP_FB_EXCHANGE: return graph_url_fb_exchange(ac, s->token, url);
 	case STEP_FB_REEXCHANGE: return graph_url_fb_exchange(ac, cur->token, url);

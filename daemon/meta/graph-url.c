@@ -5,7 +5,7 @@
 #include <sodium.h>
 #include <stdio.h>
 
-#include "meta/graph.h"
+#include "meta/graph-url.h"
 
 #define GRAPH_URL_MAX 16384
 
@@ -126,8 +126,8 @@ int graph_url_ig_me(const struct app_config *a, const struct secret *token, stru
 	return sb_finish(&b, ret);
 }
 
-int graph_ig_code_exchange(const struct app_config *a, const char *code, struct secret **ret_url,
-			   struct secret **ret_form)
+int graph_url_ig_code(const struct app_config *a, const char *code, struct secret **ret_url,
+		      struct secret **ret_form)
 {
 	struct sbuf u, f;
 	int r;
@@ -208,7 +208,8 @@ int graph_url_fb_debug(const struct app_config *a, const struct secret *token, s
 	return sb_finish(&b, ret);
 }
 
-int graph_appsecret_proof(const struct secret *app_secret, const struct secret *token, char out[65])
+int graph_url_appsecret_proof(const struct secret *app_secret, const struct secret *token,
+			      char out[65])
 {
 	unsigned char mac[crypto_auth_hmacsha256_BYTES];
 	crypto_auth_hmacsha256_state st;
@@ -222,17 +223,4 @@ int graph_appsecret_proof(const struct secret *app_secret, const struct secret *
 	sodium_bin2hex(out, 65, mac, sizeof(mac));
 	sodium_memzero(&st, sizeof(st));
 	return 0;
-}
-
-void graph_scrub(char *text, const struct secret *token)
-{
-	char *p;
-
-	if (!text || !token || token->len < 4)
-		return;
-	while ((p = strstr(text, token->data))) {
-		size_t rest = strlen(p + token->len);
-		memcpy(p, "***", 3);
-		memmove(p + 3, p + token->len, rest + 1);
-	}
 }

@@ -309,3 +309,16 @@ out:
 	cJSON_Delete(j);
 	return r;
 }
+
+void graph_scrub(char *text, const struct secret *token)
+{
+	char *p;
+
+	if (!text || !token || token->len < 4)
+		return;
+	while ((p = strstr(text, token->data))) {
+		size_t rest = strlen(p + token->len);
+		memcpy(p, "***", 3);
+		memmove(p + 3, p + token->len, rest + 1);
+	}
+}

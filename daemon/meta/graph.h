@@ -46,23 +46,5 @@ int graph_parse_me(const char *body, size_t len, char **ret_user_id);
 /* /debug_token: data.is_valid, expires_at, data_access_expires_at, scopes, user_id, type. */
 int graph_parse_debug(const char *body, size_t len, struct graph_token *ret);
 
-/* Requests (CONTRACT section 9). */
-int graph_url_ig_refresh(const struct app_config *a, const struct secret *token,
-			 struct secret **ret);
-int graph_url_ig_exchange(const struct app_config *a, const struct secret *token,
-			  struct secret **ret);
-int graph_url_ig_me(const struct app_config *a, const struct secret *token, struct secret **ret);
-/* Instagram code exchange: POST url with a form body. */
-int graph_ig_code_exchange(const struct app_config *a, const char *code, struct secret **ret_url,
-			   struct secret **ret_form);
-int graph_url_fb_exchange(const struct app_config *a, const struct secret *token,
-			  struct secret **ret);
-int graph_url_fb_code(const struct app_config *a, const char *code, struct secret **ret);
-int graph_url_fb_debug(const struct app_config *a, const struct secret *token, struct secret **ret);
-
-/* Lowercase hex HMAC-SHA256 of the token keyed by the app secret (65 bytes with NUL). */
-int graph_appsecret_proof(const struct secret *app_secret, const struct secret *token,
-			  char out[65]);
-
 /* Replaces every occurrence of the token in text with "***" (for Meta's messages). */
 void graph_scrub(char *text, const struct secret *token);

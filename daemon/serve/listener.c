@@ -71,7 +71,7 @@ bool conn_is_watcher(const struct conn *c)
 	return c->watcher;
 }
 
-static void wipe_free(char *p, size_t n)
+static void free_buffer(char *p, size_t n)
 {
 	if (p)
 		explicit_bzero(p, n);
@@ -99,8 +99,8 @@ static void conn_drop(struct conn *c)
 	c->resume = sd_event_source_disable_unref(c->resume);
 	close(c->fd);
 	c->fd = -1;
-	wipe_free(c->in, PROTO_LINE_MAX + 1);
-	wipe_free(c->out, c->out_size);
+	free_buffer(c->in, PROTO_LINE_MAX + 1);
+	free_buffer(c->out, c->out_size);
 	c->in = c->out = NULL;
 	c->in_len = c->out_len = c->out_off = c->out_size = 0;
 	c->l = NULL;
@@ -152,7 +152,7 @@ static int queue_out(struct conn *c, const char *s, size_t n)
 			return -ENOMEM;
 		if (c->out)
 			memcpy(nb, c->out + c->out_off, c->out_len - c->out_off);
-		wipe_free(c->out, c->out_size);
+		free_buffer(c->out, c->out_size);
 		c->out_len -= c->out_off;
 		c->out_off = 0;
 		c->out = nb;
