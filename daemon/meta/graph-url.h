@@ -15,7 +15,7 @@ int graph_url_ig_exchange(const struct app_config *a, const struct secret *token
 int graph_url_ig_me(const struct app_config *a, const struct secret *token, struct secret **ret);
 /* Instagram code exchange: POST url with a form body. */
 int graph_url_ig_code(const struct app_config *a, const char *code, struct secret **ret_url,
-			   struct secret **ret_form);
+		      struct secret **ret_form);
 int graph_url_fb_exchange(const struct app_config *a, const struct secret *token,
 			  struct secret **ret);
 int graph_url_fb_code(const struct app_config *a, const char *code, struct secret **ret);
@@ -23,4 +23,4 @@ int graph_url_fb_debug(const struct app_config *a, const struct secret *token, s
 
 /* Lowercase hex HMAC-SHA256 of the token keyed by the app secret (65 bytes with NUL). */
 int graph_url_appsecret_proof(const struct secret *app_secret, const struct secret *token,
-			  char out[65]);
+			      char out[65]);
