@@ -125,21 +125,51 @@ static void test_files(void)
 	CHECK_INT(write_file_atomic(dfd, "f", "hello\r\n", 7, 0600), 0);
 	CHECK_INT(fstatat(dfd, "f", &st, 0), 0);
 	CHECK_INT(st.st_mode & 07777, 0600);
-	CHECK_INT(read_file_bounded(dfd, "f", 100, &data, &n), 0);
+	CHECK_INT(read_file_bounded(dfd, "f", 0, 100, &data, &n), 0);
 	CHECK_INT(n, 7);
-	CHECK_INT(read_file_bounded(dfd, "f", 6, &data, &n), -EFBIG);
-	CHECK_INT(read_file_bounded(dfd, "missing", 6, &data, &n), -ENOENT);
+	CHECK_INT(read_file_bounded(dfd, "f", 0, 6, &data, &n), -EFBIG);
+	CHECK_INT(read_file_bounded(dfd, "missing", 0, 6, &data, &n), -ENOENT);
 	/* one trailing \r\n dropped, not more */
-	CHECK_INT(secret_read_file(dfd, "f", &s), 0);
+	CHECK_INT(secret_read_file(dfd, "f", 0, &s), 0);
 	CHECK_INT(s->len, 5);
 	CHECK(memcmp(s->data, "hello", 5) == 0 && s->data[5] == '\0');
 	s = secret_free(s);
 	CHECK_INT(write_file_atomic(dfd, "g", "x\n\n", 3, 0600), 0);
-	CHECK_INT(secret_read_file(dfd, "g", &s), 0);
+	CHECK_INT(secret_read_file(dfd, "g", 0, &s), 0);
 	CHECK_INT(s->len, 2);
 	s = secret_free(s);
 	CHECK_INT(write_file_atomic(dfd, "e", "\n", 1, 0600), 0);
-	CHECK_INT(secret_read_file(dfd, "e", &s), -ENODATA);
+	CHECK_INT(secret_read_file(dfd, "e", 0, &s), -ENODATA);
+
+	/* trusted and private files: checked on the descriptor that is read */
+	char why[256];
+	CHECK_INT(secret_read_file(dfd, "f", FILE_PRIVATE, &s), 0);
+	s = secret_free(s);
+	CHECK_INT(symlinkat("f", dfd, "link"), 0);
+	CHECK_INT(secret_read_file(dfd, "link", FILE_PRIVATE, &s), -ELOOP);
+	CHECK_INT(read_file_bounded(dfd, "link", FILE_TRUSTED, 100, &data, &n), -ELOOP);
+	file_explain(dfd, "link", FILE_PRIVATE, why, sizeof(why));
+	CHECK_STR(why, "is a symbolic link (name the file itself)");
+	CHECK_INT(fchmodat(dfd, "f", 0640, 0), 0);
+	CHECK_INT(secret_read_file(dfd, "f", FILE_PRIVATE, &s), -EPERM);
+	file_explain(dfd, "f", FILE_PRIVATE, why, sizeof(why));
+	CHECK_STR(why, "is readable by group or others (mode 0640); run chmod 0600 on it");
+	CHECK_INT(read_file_bounded(dfd, "f", FILE_TRUSTED, 100, &data, &n),
+		  0); /* readable is fine */
+	data = mfree(data);
+	CHECK_INT(fchmodat(dfd, "f", 0664, 0), 0);
+	CHECK_INT(read_file_bounded(dfd, "f", FILE_TRUSTED, 100, &data, &n), -EPERM);
+	file_explain(dfd, "f", FILE_TRUSTED, why, sizeof(why));
+	CHECK_STR(why, "is writable by group or others (mode 0664); run chmod go-w on it");
+	CHECK_INT(fchmodat(dfd, "f", 0600, 0), 0);
+	if (geteuid() == 0) {
+		CHECK_INT(fchownat(dfd, "f", 65534, 65534, 0), 0);
+		CHECK_INT(secret_read_file(dfd, "f", FILE_PRIVATE, &s), -EPERM);
+		file_explain(dfd, "f", FILE_PRIVATE, why, sizeof(why));
+		CHECK_STR(why,
+			  "is owned by uid 65534, not by root or by uid 0 that igtokend runs as");
+	}
+	unlinkat(dfd, "link", 0);
 	unlinkat(dfd, "f", 0);
 	unlinkat(dfd, "g", 0);
 	unlinkat(dfd, "e", 0);

@@ -35,7 +35,7 @@ static void clear_record(struct vault_record *r)
 static char *slurp(const char *path, size_t *n)
 {
 	char *d = NULL;
-	if (read_file_bounded(AT_FDCWD, path, 1 << 20, &d, n) < 0)
+	if (read_file_bounded(AT_FDCWD, path, 0, 1 << 20, &d, n) < 0)
 		return NULL;
 	return d;
 }
@@ -365,6 +365,98 @@ static void test_rotation(void)
 		  -EKEYREJECTED); /* neither key is the vault's */
 }
 
+/* One daemon or one rotation at a time: a second opener and a rotation are
+ * refused while the vault is open, and change nothing. */
+static void test_lock(void)
+{
+	char ldir[512], holder[128] = "", *before, *after;
+	struct vault *v = NULL, *w = NULL;
+	struct vault_rotate_stats st;
+	struct vault_record r;
+
+	snprintf(ldir, sizeof(ldir), "%s/locked", tmp);
+	CHECK_INT(vault_open(ldir, key1, &v), 0);
+	make_record(&r, "IGAA-locked", 1);
+	CHECK_INT(vault_store(v, "a", &r), 0);
+	clear_record(&r);
+	before = snapshot(ldir);
+	CHECK_INT(vault_open(ldir, key1, &w), -EBUSY);
+	CHECK(w == NULL);
+	CHECK_INT(vault_rotate(ldir, key1, key2, &st), -EBUSY);
+	after = snapshot(ldir);
+	CHECK_STR(after, before);
+	CHECK_INT(vault_lock_holder(ldir, holder, sizeof(holder)), 0);
+	CHECK(strncmp(holder, "igtokend (pid ", 14) == 0);
+	free(before);
+	free(after);
+	v = vault_close(v);
+	CHECK_INT(vault_open(ldir, key1, &w), 0); /* free again once closed */
+	vault_close(w);
+}
+
+/* An interrupted rotation to one key must be finished with that key: another
+ * would strand the records already moved. */
+static void test_rotation_to_another_key(void)
+{
+	char rdir[512], k3[512], *before, *after;
+	struct vault *v = NULL;
+	struct vault_rotate_stats st;
+	struct vault_record r;
+	struct secret *k = NULL;
+	int dfd;
+
+	snprintf(rdir, sizeof(rdir), "%s/rot2", tmp);
+	snprintf(k3, sizeof(k3), "%s/key4", tmp);
+	CHECK_INT(seal_keygen(k3), 0);
+	CHECK_INT(vault_open(rdir, key1, &v), 0);
+	make_record(&r, "IGAA-rot2", 1);
+	CHECK_INT(vault_store(v, "a", &r), 0);
+	clear_record(&r);
+	v = vault_close(v);
+	/* what an interrupted rotation to key2 leaves: its marker */
+	CHECK_INT(seal_read_key(key2, &k), 0);
+	dfd = open(rdir, O_RDONLY | O_DIRECTORY);
+	CHECK_INT(seal_keycheck_write(dfd, k, SEAL_KEYCHECK_NEW_FILE), 0);
+	close(dfd);
+	secret_free(k);
+	before = snapshot(rdir);
+	CHECK_INT(vault_rotate(rdir, key1, k3, &st), -EEXIST);
+	after = snapshot(rdir);
+	CHECK_STR(after, before);
+	CHECK_INT(vault_rotate(rdir, key1, key2, &st), 0); /* with the right key it finishes */
+	CHECK_INT(vault_open(rdir, key2, &v), 0);
+	vault_close(v);
+	free(before);
+	free(after);
+}
+
+/* Quarantined copies of one record within one second keep apart. */
+static void test_quarantine_names(void)
+{
+	char qdir[512];
+	struct vault *v = NULL;
+	struct vault_record r;
+	char *first = NULL, *second = NULL, *third = NULL;
+
+	snprintf(qdir, sizeof(qdir), "%s/quarantine", tmp);
+	CHECK_INT(vault_open(qdir, key1, &v), 0);
+	make_record(&r, "IGAA-q", 1);
+	CHECK_INT(vault_store(v, "a", &r), 0);
+	CHECK_INT(vault_quarantine(v, "a", 1800000000, &first), 0);
+	CHECK_INT(vault_store(v, "a", &r), 0);
+	CHECK_INT(vault_quarantine(v, "a", 1800000000, &second), 0);
+	CHECK_INT(vault_store(v, "a", &r), 0);
+	CHECK_INT(vault_quarantine(v, "a", 1800000000, &third), 0);
+	CHECK_STR(first, "a.token.corrupt-1800000000");
+	CHECK_STR(second, "a.token.corrupt-1800000000-1");
+	CHECK_STR(third, "a.token.corrupt-1800000000-2");
+	clear_record(&r);
+	free(first);
+	free(second);
+	free(third);
+	vault_close(v);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0 || !mkdtemp(tmp))
@@ -378,6 +470,9 @@ int main(void)
 	test_failed_write_keeps_old();
 	test_crash_trials();
 	test_rotation();
+	test_lock();
+	test_rotation_to_another_key();
+	test_quarantine_names();
 	tap_rmtree(tmp);
 	return tap_done("test-vault");
 }

@@ -32,12 +32,25 @@ int read_all(int fd, void *buf, size_t size, size_t *ret_n)
 	return 0;
 }
 
-int open_regular(int dirfd, const char *path, size_t max, int *ret_fd, size_t *ret_size)
+static int check_trusted(const struct stat *st, unsigned flags)
+{
+	if (!flags)
+		return 0;
+	if (st->st_uid != 0 && st->st_uid != geteuid())
+		return -EPERM;
+	if (st->st_mode & ((flags & FILE_UNREADABLE) ? 077 : 022))
+		return -EPERM;
+	return 0;
+}
+
+int open_regular(int dirfd, const char *path, unsigned flags, size_t max, int *ret_fd,
+		 size_t *ret_size)
 {
 	_cleanup_close_ int fd = -1;
 	struct stat st;
+	int r;
 
-	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | (flags ? O_NOFOLLOW : 0));
 	if (fd < 0)
 		return negative_errno();
 	if (fstat(fd, &st) < 0)
@@ -46,6 +59,9 @@ int open_regular(int dirfd, const char *path, size_t max, int *ret_fd, size_t *r
 		return -EISDIR;
 	if (!S_ISREG(st.st_mode))
 		return -EBADFD;
+	r = check_trusted(&st, flags); /* on what was opened, not on a name that may change */
+	if (r < 0)
+		return r;
 	if ((uint64_t)st.st_size > max)
 		return -EFBIG;
 	*ret_size = (size_t)st.st_size;
@@ -53,14 +69,39 @@ int open_regular(int dirfd, const char *path, size_t max, int *ret_fd, size_t *r
 	return 0;
 }
 
-int read_file_bounded(int dirfd, const char *path, size_t max, char **ret, size_t *ret_size)
+void file_explain(int dirfd, const char *path, unsigned flags, char *buf, size_t len)
+{
+	struct stat st;
+
+	if (fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		snprintf(buf, len, "cannot be examined: %s", strerror(errno));
+	else if (S_ISLNK(st.st_mode))
+		snprintf(buf, len, "is a symbolic link (name the file itself)");
+	else if (st.st_uid != 0 && st.st_uid != geteuid())
+		snprintf(buf, len,
+			 "is owned by uid %u, not by root or by uid %u that igtokend runs as",
+			 (unsigned)st.st_uid, (unsigned)geteuid());
+	else if ((flags & FILE_UNREADABLE) && (st.st_mode & 077))
+		snprintf(buf, len,
+			 "is readable by group or others (mode %04o); run chmod 0600 on it",
+			 (unsigned)(st.st_mode & 07777));
+	else if (st.st_mode & 022)
+		snprintf(buf, len,
+			 "is writable by group or others (mode %04o); run chmod go-w on it",
+			 (unsigned)(st.st_mode & 07777));
+	else
+		snprintf(buf, len, "is not acceptable");
+}
+
+int read_file_bounded(int dirfd, const char *path, unsigned flags, size_t max, char **ret,
+		      size_t *ret_size)
 {
 	_cleanup_close_ int fd = -1;
 	_cleanup_free_ char *buf = NULL;
 	size_t size, n = 0;
 	int r;
 
-	r = open_regular(dirfd, path, max, &fd, &size);
+	r = open_regular(dirfd, path, flags, max, &fd, &size);
 	if (r < 0)
 		return r;
 	buf = malloc(size + 1);

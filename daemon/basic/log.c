@@ -9,6 +9,8 @@
 #include <systemd/sd-journal.h>
 #include <time.h>
 
+#include "basic/util.h"
+
 /* One log line is cut at this many bytes. */
 #define LOG_LINE_MAX 2048
 
@@ -61,14 +63,6 @@ void log_set_fd(int fd)
 {
 	log_fd = fd;
 	to_journal = false;
-}
-
-/* One event, one line: control characters (from upstream text, say) become '?'. */
-static void sanitize(char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			*s = '?';
 }
 
 static void write_journal(int level, int error, const char *account, const char *app,
@@ -138,7 +132,7 @@ int log_full(int level, int error, const char *account, const char *app, const c
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	sanitize(msg);
+	string_scrub_controls(msg); /* one event, one line, whatever upstream text it quotes */
 	if (to_journal)
 		write_journal(level, error, account, app, state, msg);
 	else

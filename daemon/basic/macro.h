@@ -41,6 +41,12 @@
 		_tfd;                                                                              \
 	})
 
+static inline void *mfree(void *p)
+{
+	free(p);
+	return NULL;
+}
+
 static inline void freep(void *p)
 {
 	free(*(void **)p);

@@ -45,14 +45,14 @@ struct secret *secret_free(struct secret *s)
 	return NULL;
 }
 
-int secret_read_file(int dirfd, const char *path, struct secret **ret)
+int secret_read_file(int dirfd, const char *path, unsigned flags, struct secret **ret)
 {
 	_cleanup_close_ int fd = -1;
 	_cleanup_secret_ struct secret *buf = NULL;
 	size_t size, n = 0;
 	int r;
 
-	r = open_regular(dirfd, path, SECRET_MAX, &fd, &size);
+	r = open_regular(dirfd, path, flags, SECRET_MAX, &fd, &size);
 	if (r < 0)
 		return r;
 	r = secret_new(SECRET_MAX, &buf);

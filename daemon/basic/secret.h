@@ -28,8 +28,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct secret *, secret_free)
 #define _cleanup_secret_ _cleanup_(secret_freep)
 
 /* Reads a secret file: at most SECRET_MAX bytes, one trailing "\n" or "\r\n" dropped.
- * -ENODATA if it is empty. The caller checks permissions first. */
-int secret_read_file(int dirfd, const char *path, struct secret **ret);
+ * -ENODATA if it is empty. flags: FILE_PRIVATE for secrets (basic/fileio.h). */
+int secret_read_file(int dirfd, const char *path, unsigned flags, struct secret **ret);
 
 /* 8 hex characters of a keyed hash: names a secret in logs without revealing it. */
 void secret_fingerprint(const struct secret *s, char out[SECRET_FP_LEN]);

@@ -269,6 +269,14 @@ char *path_relative_to(const char *base, const char *path)
 	return r;
 }
 
+char *string_scrub_controls(char *s)
+{
+	for (char *p = s; p && *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	return s;
+}
+
 void free_wiped(char *s)
 {
 	if (!s)

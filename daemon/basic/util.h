@@ -42,5 +42,9 @@ uint64_t now_monotonic_usec(void);
 /* Path of a file relative to the directory of `base` (unless path is absolute). */
 char *path_relative_to(const char *base, const char *path);
 
+/* Text from outside (Meta, a client) made safe for a log line, an answer, a hook's
+ * environment, a terminal: control characters become '?'. In place; returns s. */
+char *string_scrub_controls(char *s);
+
 /* Free helper for C strings holding secret-ish material (wipes before free). */
 void free_wiped(char *s);

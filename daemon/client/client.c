@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "client/client.h"
 
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -16,8 +15,6 @@
 
 #include "igtoken.h"
 #include "basic/proto.h"
-
-#define GET_TIMEOUT_MS 10000
 
 struct client {
 	int fd;
@@ -47,8 +44,10 @@ int client_connect(const char *path, struct client **ret)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	while (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		int e = errno;
+		if (e == EINTR)
+			continue; /* a signal: a Unix socket connects at once anyway */
 		close(fd);
 		return e == ENOENT || e == ECONNREFUSED || e == ENOTDIR ? -ECONNREFUSED : -e;
 	}
@@ -102,7 +101,8 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int client_recv(struct client *c, int timeout_ms, char **ret, size_t *ret_len)
+static int recv_line(struct client *c, int timeout_ms, bool eintr_returns, char **ret,
+		     size_t *ret_len)
 {
 	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
 
@@ -147,8 +147,8 @@ int client_recv(struct client *c, int timeout_ms, char **ret, size_t *ret_len)
 		if (deadline >= 0 && wait <= 0)
 			return -ETIMEDOUT;
 		if (poll(&p, 1, wait) < 0) {
-			if (errno == EINTR)
-				return -EINTR;
+			if (errno == EINTR && !eintr_returns)
+				continue; /* a signal is no reason to give up before the deadline */
 			return -errno;
 		}
 		if (!(p.revents & (POLLIN | POLLHUP | POLLERR)))
@@ -165,63 +165,12 @@ int client_recv(struct client *c, int timeout_ms, char **ret, size_t *ret_len)
 	}
 }
 
-/* Wipes every string in a parsed answer (one may be a token) and frees it. */
-static void json_free_wiped(cJSON *j)
+int client_recv(struct client *c, int timeout_ms, char **ret, size_t *ret_len)
 {
-	for (cJSON *i = j ? j->child : NULL; i; i = i->next)
-		if (cJSON_IsString(i) && i->valuestring)
-			explicit_bzero(i->valuestring, strlen(i->valuestring));
-	cJSON_Delete(j);
+	return recv_line(c, timeout_ms, false, ret, ret_len);
 }
 
-__attribute__((visibility("default"))) int igtoken_get(const char *account, char *buf, size_t len,
-						       int64_t *expires_at)
+int client_recv_interruptible(struct client *c, int timeout_ms, char **ret, size_t *ret_len)
 {
-	struct client *c = NULL;
-	cJSON *req = NULL, *ans = NULL, *tok, *exp;
-	char *line = NULL, *answer;
-	size_t alen;
-	int r;
-
-	if (!account || !buf || len == 0)
-		return -EINVAL;
-	req = cJSON_CreateObject();
-	if (!req || !cJSON_AddStringToObject(req, "cmd", "token") ||
-	    !cJSON_AddStringToObject(req, "account", account) ||
-	    !(line = cJSON_PrintUnformatted(req))) {
-		cJSON_Delete(req);
-		return -ENOMEM;
-	}
-	cJSON_Delete(req);
-	r = client_connect(client_socket_path(NULL), &c);
-	if (r == 0)
-		r = client_send(c, line, strlen(line));
-	free(line);
-	if (r == 0)
-		r = client_recv(c, GET_TIMEOUT_MS, &answer, &alen);
-	if (r == 0) {
-		ans = cJSON_ParseWithLength(answer, alen);
-		r = ans && cJSON_IsObject(ans) ? 0 : -EPROTO;
-	}
-	if (r == 0 && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ans, "ok"))) {
-		cJSON *e = cJSON_GetObjectItemCaseSensitive(ans, "error");
-		r = proto_error_to_errno(proto_error_from_name(cJSON_GetStringValue(e)));
-		if (r == 0)
-			r = -EPROTO;
-	} else if (r == 0) {
-		tok = cJSON_GetObjectItemCaseSensitive(ans, "token");
-		exp = cJSON_GetObjectItemCaseSensitive(ans, "expires_at");
-		if (!cJSON_IsString(tok) || !cJSON_IsNumber(exp))
-			r = -EPROTO;
-		else if (strlen(tok->valuestring) + 1 > len)
-			r = -ENOBUFS;
-		else {
-			memcpy(buf, tok->valuestring, strlen(tok->valuestring) + 1);
-			if (expires_at)
-				*expires_at = (int64_t)exp->valuedouble;
-		}
-	}
-	json_free_wiped(ans);
-	client_close(c); /* wipes the raw answer */
-	return r;
+	return recv_line(c, timeout_ms, true, ret, ret_len);
 }

@@ -2,7 +2,7 @@
 #pragma once
 
 /* The client side of the control socket, for igtokenctl and libigtoken. Uses
- * proto and cJSON only, never daemon internals. */
+ * basic/ only, never daemon internals, and no JSON: that is the caller's. */
 
 #include <stddef.h>
 
@@ -18,6 +18,9 @@ void client_close(struct client *c);
 /* Sends one request line (a newline is added). */
 int client_send(struct client *c, const char *line, size_t len);
 /* Receives one answer line into *ret (NUL-terminated, without the newline; owned by c,
- * valid until the next call, wiped then). timeout_ms < 0: wait forever.
- * -ECONNRESET if the daemon hung up, -ETIMEDOUT, -EMSGSIZE. */
+ * valid until the next call, wiped then). timeout_ms < 0: wait forever. Signals do
+ * not interrupt it before the deadline. -ECONNRESET if the daemon hung up,
+ * -ETIMEDOUT, -EMSGSIZE. */
 int client_recv(struct client *c, int timeout_ms, char **ret, size_t *ret_len);
+/* The same, but a signal returns -EINTR (igtokenctl watch stops on Ctrl-C). */
+int client_recv_interruptible(struct client *c, int timeout_ms, char **ret, size_t *ret_len);

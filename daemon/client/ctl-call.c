@@ -131,5 +131,7 @@ void ctl_relative(const cJSON *o, const char *key, int64_t now, bool zero_never,
 
 const char *ctl_string(const cJSON *o, const char *key)
 {
-	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
+	/* whatever the daemon relays (Meta's messages) reaches a terminal: no escapes */
+	return string_scrub_controls(
+		cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key)));
 }

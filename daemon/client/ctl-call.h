@@ -42,4 +42,5 @@ int64_t ctl_time(const struct cJSON *o, const char *key, bool *present);
 /* That field relative to now ("in 3d", "2h ago"), "never" for 0 if zero_never, "-" if absent. */
 void ctl_relative(const struct cJSON *o, const char *key, int64_t now, bool zero_never, char *buf,
 		  size_t len);
-const char *ctl_string(const struct cJSON *o, const char *key); /* NULL if absent */
+/* A string field, control characters made '?' (it goes to a terminal); NULL if absent. */
+const char *ctl_string(const struct cJSON *o, const char *key);

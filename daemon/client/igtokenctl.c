@@ -14,7 +14,8 @@
 #include "client/ctl-status.h"
 #include "igtoken.h"
 
-#define STDIN_TOKEN_MAX 8192
+/* a token, or a redirect URL, on one line of stdin: with its "\r\n" and NUL */
+#define STDIN_LINE_MAX (IGTOKEN_TOKEN_MAX + 3)
 
 struct invocation {
 	const char *account;
@@ -41,7 +42,7 @@ static int cmd_status(const struct invocation *inv)
 
 static int cmd_token(const struct invocation *inv)
 {
-	char buf[STDIN_TOKEN_MAX];
+	char buf[IGTOKEN_TOKEN_MAX + 1];
 	int64_t exp;
 	int r = igtoken_get(inv->account, buf, sizeof(buf), &exp);
 
@@ -114,8 +115,13 @@ static int cmd_metrics(const struct invocation *inv)
 	int r = ctl_simple("metrics", NULL, &ans);
 	(void)inv;
 
-	if (r == EXIT_OK)
-		fputs(ctl_string(ans, "text") ?: "", stdout);
+	if (r == EXIT_OK) {
+		char *text = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ans, "text"));
+		for (char *p = text; p && *p; p++) /* keep the lines, nothing a terminal obeys */
+			if (((unsigned char)*p < 0x20 && *p != '\n') || *p == 0x7f)
+				*p = '?';
+		fputs(text ?: "", stdout);
+	}
 	cJSON_Delete(ans);
 	return r;
 }
@@ -168,7 +174,7 @@ static int call_with_secret(struct client **c, cJSON *req, const char *key, char
 
 static int cmd_import(const struct invocation *inv)
 {
-	char tok[STDIN_TOKEN_MAX];
+	char tok[STDIN_LINE_MAX];
 	struct client *c = NULL;
 	cJSON *req;
 	int r = read_stdin_line("Paste the access token, then Enter: ", true, tok, sizeof(tok));
@@ -188,7 +194,7 @@ static int cmd_import(const struct invocation *inv)
 
 static int cmd_enroll(const struct invocation *inv)
 {
-	char redirect[STDIN_TOKEN_MAX];
+	char redirect[STDIN_LINE_MAX];
 	struct client *c = NULL;
 	cJSON *ans = NULL;
 	int r = ctl_simple("enroll", inv->account, &ans);
@@ -241,7 +247,7 @@ static int cmd_watch(const struct invocation *inv)
 	while (!interrupted) {
 		char *line;
 		size_t n;
-		r = client_recv(c, -1, &line, &n);
+		r = client_recv_interruptible(c, -1, &line, &n);
 		if (r == -EINTR)
 			continue;
 		if (r < 0) {

@@ -118,7 +118,14 @@ int yaml_file_load(struct yaml_file *f, const char *path, struct config_diag *di
 	int r;
 
 	*f = (struct yaml_file){ .path = path, .diag = diag };
-	r = read_file_bounded(AT_FDCWD, path, CONFIG_FILE_MAX, &buf, &size);
+	/* config files hold hook argv: opened once, owned by root or us, not writable by others */
+	r = read_file_bounded(AT_FDCWD, path, FILE_TRUSTED, CONFIG_FILE_MAX, &buf, &size);
+	if (r == -EPERM || r == -ELOOP) {
+		char why[256];
+		file_explain(AT_FDCWD, path, FILE_TRUSTED, why, sizeof(why));
+		config_diag_file(diag, true, path, "refused: the file %s", why);
+		return r;
+	}
 	if (r == -EFBIG) {
 		config_diag_at(diag, true, &(struct config_pos){ path, 1, 1 },
 			       "file is larger than %u bytes", CONFIG_FILE_MAX);

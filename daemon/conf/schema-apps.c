@@ -38,19 +38,7 @@ struct app_ctx {
 
 static bool load_app_secret(struct yaml_file *f, struct app_ctx *x)
 {
-	struct app_config *a = x->a;
-	int r;
-
-	if (!schema_check_private_file(f, x->secret_node, a->secret_path, true))
-		return false;
-	r = secret_read_file(AT_FDCWD, a->secret_path, &a->secret);
-	if (r == -ENODATA)
-		yaml_err(f, x->secret_node, "secret file '%s' is empty", a->secret_path);
-	else if (r < 0) {
-		errno = -r;
-		yaml_err(f, x->secret_node, "cannot read secret file '%s': %m", a->secret_path);
-	}
-	return r >= 0;
+	return schema_read_secret(f, x->secret_node, x->a->secret_path, &x->a->secret);
 }
 
 static bool app_pair(struct yaml_file *f, const char *key, yaml_node_t *k, yaml_node_t *v, void *ud)

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "basic/fileio.h"
 #include "basic/util.h"
 
 #define PRINCIPALS_MAX 1024
@@ -92,28 +93,47 @@ bool schema_get_url(struct yaml_file *f, const yaml_node_t *n, const char *key, 
 }
 
 /* A file holding a secret or key: a regular file, not readable by group or others. */
+/* Why a secret or key file cannot be used, at n; false then. */
+static bool private_file_error(struct yaml_file *f, const yaml_node_t *n, const char *path, int r)
+{
+	char why[256];
+
+	if (r == -EISDIR || r == -EBADFD)
+		yaml_err(f, n, "'%s' is not a regular file", path);
+	else if (r == -EPERM || r == -ELOOP) {
+		file_explain(AT_FDCWD, path, FILE_PRIVATE, why, sizeof(why));
+		yaml_err(f, n, "'%s' %s", path, why);
+	} else if (r == -ENODATA)
+		yaml_err(f, n, "secret file '%s' is empty", path);
+	else {
+		errno = -r;
+		yaml_err(f, n, "cannot access '%s': %m", path);
+	}
+	return false;
+}
+
+/* A file holding a key: opened as igtokend opens it (no symlink, owned by root or
+ * us, not readable by group or others). Only a diagnostic: igtokend checks again
+ * on the descriptor it reads the key from. */
 bool schema_check_private_file(struct yaml_file *f, const yaml_node_t *n, const char *path,
 			       bool must_exist)
 {
-	struct stat st;
+	_cleanup_close_ int fd = -1;
+	size_t size;
+	int r = open_regular(AT_FDCWD, path, FILE_PRIVATE, SIZE_MAX, &fd, &size);
 
-	if (stat(path, &st) < 0) {
-		if (errno == ENOENT && !must_exist)
-			return true;
-		yaml_err(f, n, "cannot access '%s': %m", path);
-		return false;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		yaml_err(f, n, "'%s' is not a regular file", path);
-		return false;
-	}
-	if (st.st_mode & 077) {
-		yaml_err(f, n,
-			 "'%s' is readable by group or others (mode %04o); run chmod 0600 on it",
-			 path, (unsigned)(st.st_mode & 07777));
-		return false;
-	}
-	return true;
+	if (r == -ENOENT && !must_exist)
+		return true;
+	return r < 0 ? private_file_error(f, n, path, r) : true;
+}
+
+bool schema_read_secret(struct yaml_file *f, const yaml_node_t *n, const char *path,
+			struct secret **ret)
+{
+	int r = secret_read_file(AT_FDCWD, path, FILE_PRIVATE,
+				 ret); /* opened once, checked on the fd */
+
+	return r < 0 ? private_file_error(f, n, path, r) : true;
 }
 
 static bool principal_name_valid(const char *s)

@@ -15,8 +15,12 @@ bool schema_get_path(struct yaml_file *f, const yaml_node_t *n, const char *key,
 bool schema_get_dup(struct yaml_file *f, const yaml_node_t *n, const char *key, char **ret);
 bool schema_get_url(struct yaml_file *f, const yaml_node_t *n, const char *key, bool allow_query,
 		    char **ret);
+/* A key or secret file: as igtokend opens it (no symlink, owned by root or us, not
+ * readable by group or others); reported at n. */
 bool schema_check_private_file(struct yaml_file *f, const yaml_node_t *n, const char *path,
 			       bool must_exist);
+bool schema_read_secret(struct yaml_file *f, const yaml_node_t *n, const char *path,
+			struct secret **ret);
 bool schema_get_principals(struct yaml_file *f, yaml_node_t *n, const char *key,
 			   struct principal_list *ret);
 bool schema_get_strv(struct yaml_file *f, yaml_node_t *n, const char *key, size_t max,

@@ -240,9 +240,8 @@ static void op_metrics(void *ud, struct control_request *req, const struct calle
 	_cleanup_free_ char *text = NULL;
 	cJSON *ans;
 
-	(void)c;
-	(void)admin;
-	if (manager_view(ud, NULL, true, &set) >= 0) {
+	/* per-account series only for what the caller may read (CONTRACT 14.1) */
+	if (manager_view(ud, c, admin, &set) >= 0) {
 		text = render_metrics(&set.src);
 		view_set_done(&set);
 	}

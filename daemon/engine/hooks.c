@@ -15,7 +15,8 @@ struct job {
 	struct job *next;
 	char *kind, *account, *app;
 	char **argv, **envp;
-	pid_t pid;
+	pid_t pid;   /* the hook, leader of its own process group (setsid) */
+	bool reaped; /* the hook exited; its group may live on until the timeout */
 	int out_fd;
 	sd_event_source *child, *out, *timer;
 	char output[HOOK_OUTPUT_MAX + 1];
@@ -73,8 +74,9 @@ struct hooks *hooks_free(struct hooks *h)
 		struct job *j = h->running;
 		h->running = j->next;
 		if (j->pid > 0) {
-			kill(j->pid, SIGKILL);
-			(void)waitpid(j->pid, NULL, 0);
+			kill(-j->pid, SIGKILL); /* the hook and whatever it started */
+			if (!j->reaped)
+				(void)waitpid(j->pid, NULL, 0);
 		}
 		job_free(j);
 	}
@@ -163,7 +165,12 @@ static int on_exit_(sd_event_source *s, const siginfo_t *si, void *userdata)
 	else
 		log_full(LOG_WARNING, 0, j->account, j->app, NULL, "%s hook %s killed by signal %s",
 			 j->kind, j->argv[0], strsignal(si->si_status));
-	j->pid = 0;
+	j->reaped = true;
+	j->child = sd_event_source_disable_unref(j->child);
+	/* Processes it left in its group get the rest of its time, then the timeout
+	 * kills them (the group id stays theirs while any of them lives). */
+	if (kill(-j->pid, 0) == 0)
+		return 0;
 	job_done(j);
 	return 0;
 }
@@ -174,10 +181,12 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 	(void)s;
 	(void)usec;
 	log_full(LOG_WARNING, 0, j->account, j->app, NULL,
-		 "%s hook %s ran longer than %llds: killing it", j->kind, j->argv[0],
-		 (long long)j->h->timeout);
-	if (j->pid > 0)
-		kill(j->pid, SIGKILL); /* reaped by on_exit_ */
+		 j->reaped ? "%s hook %s left processes running beyond %llds: killing them"
+			   : "%s hook %s ran longer than %llds: killing it",
+		 j->kind, j->argv[0], (long long)j->h->timeout);
+	kill(-j->pid, SIGKILL); /* the whole group: the hook and what it started */
+	if (j->reaped)
+		job_done(j); /* else on_exit_ reaps it */
 	return 0;
 }
 

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 #include "engine/lifecycle.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 
+#include "basic/fileio.h"
 #include "basic/log.h"
 #include "basic/tokencache.h"
 #include "basic/util.h"
@@ -15,6 +17,7 @@
 #include "engine/reload.h"
 #include "net/http.h"
 #include "serve/control.h"
+#include "store/seal.h"
 #include "store/vault.h"
 
 static const char *vault_error(int r)
@@ -23,21 +26,45 @@ static const char *vault_error(int r)
 	case -EKEYREJECTED:
 		return "the key does not open this vault (wrong key?); nothing was changed";
 	case -EINPROGRESS: return "a key rotation was interrupted; run igtokend --rotate-key again";
-	case -EPERM:
-		return "the key file is readable by group or others, or the vault directory is not "
-		       "ours";
+	case -EPERM: return "the vault directory is not owned by the user igtokend runs as";
 	case -EINVAL: return "the key file does not hold a vault key (use igtokend --keygen)";
+	case -EEXIST:
+		return "an interrupted rotation to a different key is unfinished; run --rotate-key "
+		       "again "
+		       "with that key";
 	default: return NULL;
 	}
+}
+
+/* -EPERM from vault_open: the key file, or the vault directory? Say which. */
+static int key_refused(const char *key_path)
+{
+	_cleanup_secret_ struct secret *key = NULL;
+	char why[256];
+
+	if (seal_read_key(key_path, &key) != -EPERM)
+		return 0;
+	file_explain(AT_FDCWD, key_path, FILE_PRIVATE, why, sizeof(why));
+	return log_error_errno(-EPERM, "%s: error: the vault key %s", key_path, why);
 }
 
 static int open_vault(const struct config *c, struct vault **ret)
 {
 	int r = vault_open(c->vault_dir, c->key_path, ret);
 	const char *why = vault_error(r);
+	char holder[128] = "";
 
 	if (r >= 0)
 		return r;
+	if (r == -EPERM && key_refused(c->key_path) < 0)
+		return r;
+	if (r == -EBUSY) {
+		(void)vault_lock_holder(c->vault_dir, holder, sizeof(holder));
+		return log_error_errno(r,
+				       "%s: error: the vault is locked by another igtokend%s%s; "
+				       "nothing was touched",
+				       c->vault_dir, *holder ? ": " : "", holder);
+	}
 	if (r == -ENOENT)
 		return log_error_errno(r,
 				       "%s: error: vault key not found (create one with igtokend "
@@ -45,8 +72,7 @@ static int open_vault(const struct config *c, struct vault **ret)
 				       c->key_path, c->key_path);
 	if (why)
 		return log_error_errno(r, "%s: error: %s",
-				       r == -EPERM || r == -EINVAL ? c->key_path : c->vault_dir,
-				       why);
+				       r == -EINVAL ? c->key_path : c->vault_dir, why);
 	return log_error_errno(r, "%s: error: cannot open the vault: %m", c->vault_dir);
 }
 
@@ -129,6 +155,12 @@ static int open_control(struct manager *m, const struct config *c, bool *ret_act
 	if (fd < -1)
 		return fd;
 	r = control_new(m->event, fd, c->socket_path, &commands_ops, m, &m->control);
+	if (r == -ENOTSOCK)
+		return log_error_errno(r,
+				       "%s: error: something that is not a socket is there; "
+				       "igtokend "
+				       "does not remove it (move it away, or set 'socket:')",
+				       c->socket_path);
 	if (r == -EADDRINUSE)
 		return log_error_errno(r,
 				       "%s: error: another igtokend is already answering on this "
@@ -209,6 +241,15 @@ int lifecycle_rotate_key(const char *config_path, const char *new_key_path)
 	if (reload_load_config(config_path, &c, NULL) < 0)
 		return EXIT_CONFIG_ERROR;
 	r = vault_rotate(c->vault_dir, c->key_path, new_key_path, &st);
+	if (r == -EBUSY) {
+		char holder[128] = "";
+		(void)vault_lock_holder(c->vault_dir, holder, sizeof(holder));
+		fprintf(stderr,
+			"%s: error: the vault is in use by %s; stop it first (nothing was "
+			"changed)\n",
+			c->vault_dir, *holder ? holder : "another process");
+		return 1;
+	}
 	fprintf(stderr, "%s: %u resealed, %u already under the new key, %u unreadable, %u failed\n",
 		c->vault_dir, st.resealed, st.already, st.unreadable, st.failed);
 	if (r < 0) {

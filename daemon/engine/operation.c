@@ -145,8 +145,11 @@ static void on_answer(const struct http_response *r, void *userdata)
 	op->req = NULL; /* the request frees itself after this callback */
 	a->activity = ACTIVITY_IDLE;
 	graph_classify(r->error, r->error_text, r->status, r->body, r->body_len, &v);
+	/* Meta may quote what it was sent: no token or code goes further than here */
 	graph_scrub(v.why, op->st.token);
 	graph_scrub(v.why, op->st.code);
+	graph_scrub(v.why, op->st.current);
+	op->st.current = secret_free(op->st.current);
 	if (v.verdict != VERDICT_OK)
 		log_account(LOG_DEBUG, a->name, a->app->name, NULL, "answer: %s (%s)",
 			    verdict_name(v.verdict), v.why);

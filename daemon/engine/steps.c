@@ -15,6 +15,7 @@ void op_state_clear(struct op_state *s)
 {
 	secret_free(s->token);
 	secret_free(s->code);
+	secret_free(s->current);
 	free(s->user_id);
 	free(s->scopes);
 	*s = (struct op_state){ 0 };
@@ -43,8 +44,7 @@ enum op_step steps_first(const struct account *a, const struct op_state *s)
 	}
 }
 
-int steps_request(struct account *a, const struct op_state *s, struct secret **url,
-		  struct secret **form)
+int steps_request(struct account *a, struct op_state *s, struct secret **url, struct secret **form)
 {
 	_cleanup_(record_freep) struct vault_record *cur = NULL;
 	const struct app_config *ac = a->app->cfg;
@@ -52,6 +52,11 @@ int steps_request(struct account *a, const struct op_state *s, struct secret **u
 
 	if (steps_own_token(s)) {
 		k = vault_load(a->ctx->vault, a->name, &cur);
+		if (k < 0)
+			return k;
+		/* kept to scrub it from Meta's answer, should Meta quote it */
+		secret_free(s->current);
+		k = secret_from_mem(cur->token->data, cur->token->len, &s->current);
 		if (k < 0)
 			return k;
 	}

@@ -36,8 +36,9 @@ enum op_step {
 struct op_state {
 	enum op_kind kind;
 	enum op_step step;
-	struct secret *token; /* import and enrolment: the candidate token */
-	struct secret *code;  /* enrolment: the authorization code */
+	struct secret *token;	/* import and enrolment: the candidate token */
+	struct secret *code;	/* enrolment: the authorization code */
+	struct secret *current; /* refresh, validate: the token in hand, while its request is out */
 	bool short_lived;
 	char *user_id, *scopes; /* what Meta said about the candidate */
 };
@@ -48,7 +49,7 @@ bool steps_own_token(const struct op_state *s);
 
 enum op_step steps_first(const struct account *a, const struct op_state *s);
 /* The request of the current step: a URL (and a form for a POST), in guarded memory. */
-int steps_request(struct account *a, const struct op_state *s, struct secret **ret_url,
+int steps_request(struct account *a, struct op_state *s, struct secret **ret_url,
 		  struct secret **ret_form);
 
 struct step_result {

@@ -108,6 +108,8 @@ void graph_classify(int transport_error, const char *error_text, long status, co
 		snprintf(v->why, sizeof(v->why), "HTTP %ld from Meta", status);
 	}
 	cJSON_Delete(j);
+	/* Meta's text goes to logs, answers, hooks and terminals: no control characters */
+	string_scrub_controls(v->why);
 }
 
 /* ---- parsing answers ---- */

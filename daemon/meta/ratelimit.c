@@ -69,6 +69,9 @@ static int parse_buc_entry(const cJSON *id, const cJSON *e, struct rl_buc *b)
 	snprintf(b->id, sizeof(b->id), "%s", id->string);
 	if (cJSON_IsString(type) && strlen(type->valuestring) < sizeof(b->type))
 		snprintf(b->type, sizeof(b->type), "%s", type->valuestring);
+	/* shown in status, metrics and terminals: no control characters */
+	string_scrub_controls(b->id);
+	string_scrub_controls(b->type);
 	if (get_percent(e, "call_count", &b->call_count) < 0 ||
 	    get_percent(e, "total_time", &b->total_time) < 0 ||
 	    get_percent(e, "total_cputime", &b->total_cputime) < 0 ||

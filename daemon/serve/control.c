@@ -58,6 +58,8 @@ static cJSON *error_json(int error, const char *message)
 	cJSON_AddFalseToObject(j, "ok");
 	cJSON_AddStringToObject(j, "error", proto_error_name(e));
 	cJSON_AddStringToObject(j, "message", message ?: proto_error_name(e));
+	/* a message may quote Meta or the client: no control characters reach a terminal */
+	string_scrub_controls(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "message")));
 	return j;
 }
 

@@ -13,17 +13,17 @@
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
+#include "serve/conn.h"
 #include "serve/unix-socket.h"
 
-#define LISTENER_CONN_MAX    4096 /* connections in all */
-#define LISTENER_PER_UID_MAX 128  /* connections per uid; the oldest idle one gives way */
-#define LISTENER_IDLE_SEC    60	  /* a connection without a complete request is closed */
-#define LISTENER_OUTPUT_MAX  (256u * 1024 * 1024) /* unsent bytes (a lagging watcher is dropped) */
-#define LISTENER_ACCEPT_PAUSE_USEC                                                                 \
-	(100 * 1000) /* out of file descriptors: stop accepting this long */
+/* Connections in all; at the cap, the biggest uid's oldest idle one gives way. */
+#define LISTENER_CONN_MAX 4096
+/* Connections per uid (watchers too); its oldest idle one gives way to a new one. */
+#define LISTENER_PER_UID_MAX 128
+/* Out of file descriptors: accepting rests this long instead of spinning. */
+#define LISTENER_ACCEPT_PAUSE_USEC (100 * 1000)
 
 struct listener;
-struct conn;
 
 struct listener_ops {
 	/* One complete, non-blank line (without its newline; wiped after the call). To
@@ -41,21 +41,3 @@ struct listener *listener_free(struct listener *l);
 /* Calls fn for every open connection; fn may close the one it is given. */
 void listener_foreach(struct listener *l, void (*fn)(struct conn *c, void *userdata),
 		      void *userdata);
-
-struct conn *conn_ref(struct conn *c);
-struct conn *conn_unref(struct conn *c);
-bool conn_is_open(const struct conn *c);
-const struct caller *conn_caller(const struct conn *c);
-
-/* Queues one line (a newline is added) and writes what the socket takes now.
- * A connection whose unsent output would pass the limit is closed: -ENOBUFS. */
-int conn_send(struct conn *c, const char *line, size_t n);
-/* No further lines until conn_resume(): an answer is under way. */
-void conn_hold(struct conn *c);
-/* The answer went out: the next line is taken, never from inside the caller's stack. */
-void conn_resume(struct conn *c);
-/* It now only receives events (watch): what it sends is dropped; it stays until it hangs up. */
-void conn_set_watcher(struct conn *c);
-bool conn_is_watcher(const struct conn *c);
-/* Closes once what is queued has been written. */
-void conn_close_after_output(struct conn *c);

@@ -177,8 +177,27 @@ static void account_metrics(FILE *f, const struct render_source *s)
 			(unsigned long long)a.reads);
 }
 
+/* A label value as the exposition format wants it: \\, \" and \n escaped (Meta's
+ * header values are hostile input; names of accounts and apps are [A-Za-z0-9._-]). */
+static const char *label_value(const char *v, char *buf, size_t len)
+{
+	size_t k = 0;
+
+	for (; *v && k + 3 < len; v++) {
+		if (*v == '\\' || *v == '"' || *v == '\n') {
+			buf[k++] = '\\';
+			buf[k++] = *v == '\n' ? 'n' : *v;
+		} else
+			buf[k++] = *v;
+	}
+	buf[k] = '\0';
+	return buf;
+}
+
 static void usage_metrics(FILE *f, const char *app, const struct rl_usage *u)
 {
+	char id[2 * sizeof(u->buc[0].id)], type[2 * sizeof(u->buc[0].type)];
+
 	static const char *const names[] = { "call_count", "total_time", "total_cputime" };
 	const double app_v[] = { u->call_count, u->total_time, u->total_cputime };
 
@@ -194,7 +213,8 @@ static void usage_metrics(FILE *f, const char *app, const struct rl_usage *u)
 				fprintf(f,
 					"igtokend_app_usage_percent{app=\"%s\",metric=\"buc_%s\","
 					"business=\"%s\",type=\"%s\"} %g\n",
-					app, names[i], u->buc[b].id, u->buc[b].type, bv[i]);
+					app, names[i], label_value(u->buc[b].id, id, sizeof(id)),
+					label_value(u->buc[b].type, type, sizeof(type)), bv[i]);
 	}
 }
 

@@ -56,21 +56,15 @@ int seal_keygen(const char *path)
 int seal_read_key(const char *path, struct secret **ret)
 {
 	_cleanup_secret_ struct secret *raw = NULL, *key = NULL;
-	struct stat st;
 	size_t bin_len;
 	int r;
 
-	if (stat(path, &st) < 0)
-		return negative_errno();
-	if (!S_ISREG(st.st_mode))
-		return -EBADFD;
-	if (st.st_mode & 077)
-		return -EPERM;
-	if (st.st_size > KEY_FILE_MAX)
-		return -EINVAL;
-	r = secret_read_file(AT_FDCWD, path, &raw);
+	/* opened once; owner and mode checked on the descriptor it is read from */
+	r = secret_read_file(AT_FDCWD, path, FILE_PRIVATE, &raw);
 	if (r < 0)
-		return r == -EFBIG || r == -ENODATA ? -EINVAL : r;
+		return r == -ELOOP ? -EPERM : r == -EFBIG || r == -ENODATA ? -EINVAL : r;
+	if (raw->len > KEY_FILE_MAX)
+		return -EINVAL;
 	r = secret_new(VAULT_KEY_BYTES, &key);
 	if (r < 0)
 		return r;

@@ -5,10 +5,14 @@
 #include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include "basic/util.h"
 #include "store/seal.h"
+
+#define LOCK_FILE      ".lock"
+#define QUARANTINE_MAX 1000 /* quarantined copies of one record within one second */
 
 struct vault {
 	char *dir;
@@ -87,9 +91,17 @@ int vault_quarantine(struct vault *v, const char *name, int64_t now, char **ret_
 
 	if (r < 0)
 		return r;
-	snprintf(to, sizeof(to), "%s.corrupt-%lld", from, (long long)now);
-	if (renameat(v->dir_fd, from, v->dir_fd, to) < 0)
-		return negative_errno();
+	/* NAME.token.corrupt-UNIXTIME, then -1, -2 ...: an earlier one is never replaced */
+	for (unsigned n = 0;; n++) {
+		if (n == 0)
+			snprintf(to, sizeof(to), "%s.corrupt-%lld", from, (long long)now);
+		else
+			snprintf(to, sizeof(to), "%s.corrupt-%lld-%u", from, (long long)now, n);
+		if (renameat2(v->dir_fd, from, v->dir_fd, to, RENAME_NOREPLACE) == 0)
+			break;
+		if (errno != EEXIST || n >= QUARANTINE_MAX)
+			return negative_errno();
+	}
 	(void)fsync(v->dir_fd);
 	if (ret_name)
 		*ret_name = strdup(to);
@@ -166,6 +178,50 @@ static void remove_stale_temporaries(int dir_fd)
 	closedir(d);
 }
 
+/* The vault's lock: flock on its directory, so that taking it creates or changes
+ * nothing (a wrong key or a second daemon must touch nothing). -EBUSY if another
+ * process holds it. It goes with the directory's descriptor. */
+static int take_lock(int dir_fd)
+{
+	if (flock(dir_fd, LOCK_EX | LOCK_NB) < 0)
+		return errno == EWOULDBLOCK ? -EBUSY : negative_errno();
+	return 0;
+}
+
+/* Once the key is proven: VAULT/.lock says who holds the lock, for the error
+ * message of whoever is refused. Failing to say so is no failure. */
+static void say_holder(int dir_fd, const char *who)
+{
+	_cleanup_close_ int fd = -1;
+	char text[128];
+	int n = snprintf(text, sizeof(text), "%s (pid %ld)\n", who, (long)getpid());
+
+	fd = openat(dir_fd, LOCK_FILE, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
+		    0600);
+	if (fd >= 0 && ftruncate(fd, 0) == 0 && pwrite(fd, text, (size_t)n, 0) != n)
+		(void)!ftruncate(fd, 0);
+}
+
+int vault_lock_holder(const char *dir, char *buf, size_t len)
+{
+	_cleanup_close_ int dfd = -1, fd = -1;
+	ssize_t k;
+
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return negative_errno();
+	fd = openat(dfd, LOCK_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return negative_errno();
+	k = read(fd, buf, len - 1);
+	if (k <= 0)
+		return k < 0 ? negative_errno() : -ENODATA;
+	buf[k] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	string_scrub_controls(buf);
+	return 0;
+}
+
 int vault_open(const char *dir, const char *key_path, struct vault **ret)
 {
 	_cleanup_(vault_closep) struct vault *v = NULL;
@@ -188,10 +244,14 @@ int vault_open(const char *dir, const char *key_path, struct vault **ret)
 	r = open_dir(dir, &v->dir_fd);
 	if (r < 0)
 		return r;
+	r = take_lock(v->dir_fd); /* one daemon or one key rotation at a time */
+	if (r < 0)
+		return r;
 	r = seal_check_key(v->dir_fd, v->key);
 	if (r < 0)
 		return r;
 	/* The key is right: now it is safe to tidy up. */
+	say_holder(v->dir_fd, "igtokend");
 	if (fstat(v->dir_fd, &st) == 0 && (st.st_mode & 077))
 		(void)fchmod(v->dir_fd, 0700);
 	remove_stale_temporaries(v->dir_fd);
@@ -204,7 +264,7 @@ struct vault *vault_close(struct vault *v)
 	if (!v)
 		return NULL;
 	if (v->dir_fd >= 0)
-		close(v->dir_fd);
+		close(v->dir_fd); /* and with it the lock */
 	secret_free(v->key);
 	secret_free(v->scratch);
 	free(v->dir);
@@ -251,15 +311,26 @@ int vault_rotate(const char *dir, const char *key_path, const char *new_key_path
 	r = open_dir(dir, &dir_fd);
 	if (r < 0)
 		return r;
+	r = take_lock(dir_fd);
+	if (r < 0)
+		return r;
 	r = seal_check_key(dir_fd, old_key);
 	if (r == -EKEYREJECTED && seal_check_key(dir_fd, new_key) == 0) {
 		*ret = rot.stats; /* finished before: nothing to do */
 		return 0;
 	}
-	if (r == -EINPROGRESS) /* an interrupted run: the old key must still be the vault's */
-		r = seal_keycheck_open(dir_fd, old_key, SEAL_KEYCHECK_FILE);
+	if (r == -EINPROGRESS) {
+		/* an interrupted run: the old key must still be the vault's, and the new one
+		 * the one it was rotating to (else records would be stranded under two keys) */
+		r = seal_keycheck_open(dir_fd, new_key, SEAL_KEYCHECK_NEW_FILE);
+		if (r == -EKEYREJECTED)
+			return -EEXIST;
+		if (r >= 0)
+			r = seal_keycheck_open(dir_fd, old_key, SEAL_KEYCHECK_FILE);
+	}
 	if (r < 0 && r != -ENOENT)
 		return r;
+	say_holder(dir_fd, "igtokend --rotate-key");
 	/* Marks the rotation as under way: the daemon refuses to start until it completes. */
 	r = seal_keycheck_write(dir_fd, new_key, SEAL_KEYCHECK_NEW_FILE);
 	if (r < 0)

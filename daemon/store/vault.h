@@ -12,7 +12,10 @@
 
 struct vault;
 
-/* Opens (creating it 0700 if missing) the vault directory with the key in key_path.
+/* Opens (creating it 0700 if missing) the vault directory with the key in key_path,
+ * and holds its lock (flock on the directory; VAULT/.lock says who) until
+ * vault_close(): -EBUSY if a daemon or a key rotation holds it (vault_lock_holder()
+ * says who); nothing is touched then.
  * -EKEYREJECTED: the key does not open the vault's key check (nothing was changed).
  * -EINPROGRESS: a key rotation was interrupted; re-run it. -EPERM: bad key file mode. */
 int vault_open(const char *dir, const char *key_path, struct vault **ret);
@@ -29,7 +32,8 @@ int vault_store(struct vault *v, const char *name, const struct vault_record *r)
 int vault_load_app(struct vault *v, const char *name, struct app_record *ret);
 int vault_store_app(struct vault *v, const char *name, const struct app_record *r);
 
-/* Moves NAME.token aside as NAME.token.corrupt-UNIXTIME; the new name is returned. */
+/* Moves NAME.token aside as NAME.token.corrupt-UNIXTIME (or -UNIXTIME-N: an earlier
+ * one is never replaced); the new name is returned. */
 int vault_quarantine(struct vault *v, const char *name, int64_t now, char **ret_name);
 
 /* Re-seals every record under the key in new_key_path, one atomic file at a time.
@@ -40,6 +44,11 @@ struct vault_rotate_stats {
 	unsigned unreadable; /* opens with neither key: left for the daemon to quarantine */
 	unsigned failed;     /* could not be written: the rotation stays unfinished */
 };
+/* Who holds the vault's lock ("igtokend (pid 123)"), for an error message. */
+int vault_lock_holder(const char *dir, char *buf, size_t len);
+
+/* Under the vault's lock (-EBUSY while a daemon runs). -EEXIST: an interrupted
+ * rotation to another key is unfinished (re-run it with that key). */
 int vault_rotate(const char *dir, const char *key_path, const char *new_key_path,
 		 struct vault_rotate_stats *ret);
 

@@ -201,6 +201,8 @@ class Env:
         return self.ctl(*args, stdin=token + "\n")
 
     def logs(self):
+        if not os.path.exists(self.log_path):
+            return ""  # no daemon was started
         with open(self.log_path) as f:
             return f.read()
 

@@ -25,6 +25,11 @@ class LibTest(IntegrationTest):
         san = ["-fsanitize=address,undefined"] if os.environ.get("IGTOKEND_SANITIZED") == "ON" else []
         subprocess.run([os.environ.get("CC", "cc"), "-Wall", "-Werror", *san, "-o", cls.exe,
                         os.path.join(HERE, "igtoken-example.c"), *flags, "-lpthread"], check=True)
+        cls.host = os.path.join(cls.prefix, "igtoken-cjson-host")
+        cjson = subprocess.run(["pkg-config", "--cflags", "--libs", "libcjson"], check=True, capture_output=True,
+                               text=True).stdout.split()
+        subprocess.run([os.environ.get("CC", "cc"), "-Wall", "-Werror", *san, "-o", cls.host,
+                        os.path.join(HERE, "igtoken-cjson-host.c"), *flags, *cjson, "-lpthread"], check=True)
         cls.libpath = os.path.dirname(libdir)
         os.chmod(cls.prefix, 0o755)
 
@@ -58,6 +63,15 @@ class LibTest(IntegrationTest):
         rc, text, _ = self.env.ctl("metrics")
         reads = [l for l in text.splitlines() if l.startswith('igtokend_token_reads_total{account="shop-main"}')]
         self.assertEqual(int(reads[0].split()[1]), 3200 + 4)  # threads + the four reads that got a token
+
+
+    def test_leaves_the_applications_cjson_alone(self):
+        self.env.write_config()
+        self.env.start()
+        self.fresh_account()
+        env = dict(os.environ, LD_LIBRARY_PATH=self.libpath, IGTOKEND_SOCKET=self.env.socket)
+        p = subprocess.run([self.host, "shop-main"], capture_output=True, text=True, env=env, timeout=60)
+        self.assertEqual((p.returncode, p.stdout), (0, "ok\n"), p.stderr)
 
 
 if __name__ == "__main__":

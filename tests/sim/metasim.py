@@ -155,11 +155,16 @@ class MetaHandler(BaseHTTPRequestHandler):
                 script = dict(s)
                 break
         if script:
-            return self.run_script(script)
+            return self.run_script(script, tok or "")
         status, body = route(method, u.path, q, form)
         self.reply(status, body)
 
-    def run_script(self, s):
+    def run_script(self, s, tok=""):
+        # "{TOKEN}" in a scripted body becomes the token the request carried: Meta's
+        # messages may quote it, and igtokend must not pass it on
+        for k in ("json", "raw"):
+            if k in s:
+                s[k] = json.loads(json.dumps(s[k]).replace("{TOKEN}", tok)) if k == "json" else s[k].replace("{TOKEN}", tok)
         time.sleep(s.get("delay", 0))
         action = s.get("action")
         if action == "hang":

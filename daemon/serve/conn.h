@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* One client connection of the control socket: lines in, lines out, one request
+ * at a time. What a client sends or fails to read costs only itself: requests
+ * are at most PROTO_LINE_MAX bytes; above CONN_OUTPUT_MAX of unsent answers no
+ * further request is read (backpressure); a connection without a complete
+ * request, or stuck over that bound, for CONN_IDLE_SEC is closed; a watcher that
+ * does not keep up is dropped; after CONN_LINES_PER_WAKEUP requests it yields. */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "serve/unix-socket.h"
+
+/* Without a complete request, or stuck over the output bound, this long: closed. */
+#define CONN_IDLE_SEC 60
+/* Unsent bytes above which no further request is read (backpressure). */
+#define CONN_OUTPUT_MAX (1u << 20)
+/* A watcher this far behind is dropped. */
+#define CONN_WATCHER_MAX (4u << 20)
+/* Requests taken from one connection before the others get a turn. */
+#define CONN_LINES_PER_WAKEUP 32
+/* The input buffer at first; it grows to PROTO_LINE_MAX + 1 for long requests. */
+#define CONN_IN_INITIAL 1024
+
+struct conn;
+
+struct conn_ops {
+	/* One complete, non-blank line (without its newline; wiped after the call). To
+	 * answer later, call conn_hold() now and conn_resume() once answered. */
+	void (*line)(void *userdata, struct conn *c, char *line, size_t n);
+	/* It closed (it is still referenced by whoever holds a reference). */
+	void (*closed)(void *userdata, struct conn *c);
+};
+
+struct conn {
+	struct conn *prev, *next; /* the listener's list, oldest first */
+	unsigned n_ref;
+	bool open;
+	sd_event *event;
+	const struct conn_ops *ops;
+	void *userdata;
+	int fd;
+	sd_event_source *io, *idle, *resume;
+	struct caller caller;
+	char *in; /* grows to PROTO_LINE_MAX + 1; wiped: an import carries a token */
+	size_t in_len, in_size;
+	char *out; /* wiped: token answers */
+	size_t out_len, out_off, out_size;
+	bool held, watcher, closing, in_loop;
+	uint64_t last_active; /* CLOCK_BOOTTIME usec of the last complete request */
+	uint64_t over_since;  /* when its unsent output passed CONN_OUTPUT_MAX, 0: it is not */
+};
+
+/* Takes fd and the caller. */
+int conn_new(sd_event *e, int fd, struct caller *caller, const struct conn_ops *ops, void *userdata,
+	     struct conn **ret);
+/* Closes it now; the memory goes with the last reference. */
+void conn_close(struct conn *c);
+
+struct conn *conn_ref(struct conn *c);
+struct conn *conn_unref(struct conn *c);
+bool conn_is_open(const struct conn *c);
+const struct caller *conn_caller(const struct conn *c);
+
+/* Queues one line (a newline is added) and writes what the socket takes now. A
+ * watcher whose unsent output passes CONN_WATCHER_MAX is closed: -ENOBUFS. */
+int conn_send(struct conn *c, const char *line, size_t n);
+/* No further lines until conn_resume(): an answer is under way. */
+void conn_hold(struct conn *c);
+/* The answer went out: the next line is taken, never from inside the caller's stack. */
+void conn_resume(struct conn *c);
+/* It now only receives events (watch): what it sends is dropped; it stays until it hangs up. */
+void conn_set_watcher(struct conn *c);
+bool conn_is_watcher(const struct conn *c);
+/* Closes once what is queued has been written. */
+void conn_close_after_output(struct conn *c);
