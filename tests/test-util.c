@@ -127,6 +127,7 @@ static void test_files(void)
 	CHECK_INT(st.st_mode & 07777, 0600);
 	CHECK_INT(read_file_bounded(dfd, "f", 0, 100, &data, &n), 0);
 	CHECK_INT(n, 7);
+	data = mfree(data);
 	CHECK_INT(read_file_bounded(dfd, "f", 0, 6, &data, &n), -EFBIG);
 	CHECK_INT(read_file_bounded(dfd, "missing", 0, 6, &data, &n), -ENOENT);
 	/* one trailing \r\n dropped, not more */

@@ -190,7 +190,7 @@ static void take_lines(struct conn *c, unsigned *budget)
 {
 	while (c->open && !c->held && !c->watcher && !c->closing && !backpressure(c) &&
 	       *budget > 0) {
-		char *nl = memchr(c->in, '\n', c->in_len);
+		char *nl = c->in_len > 0 ? memchr(c->in, '\n', c->in_len) : NULL;
 		size_t n;
 
 		if (!nl)
