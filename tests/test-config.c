@@ -105,8 +105,8 @@ static void test_full(void)
 	if (app) {
 		CHECK_INT(app->platform, PLATFORM_FACEBOOK);
 		CHECK_STR(app->api_url, "https://graph.facebook.com");
-		CHECK_STR(app->api_version, "v21.0");
-		CHECK_STR(app->authorize_url, "https://www.facebook.com/v21.0/dialog/oauth");
+		CHECK_STR(app->api_version, "v25.0"); /* the default (CONTRACT 12.10) */
+		CHECK_STR(app->authorize_url, "https://www.facebook.com/v25.0/dialog/oauth");
 	}
 	a = config_find_account(c, "alpha");
 	CHECK(a && a->app == app);
@@ -163,6 +163,82 @@ static void test_env_defaults(void)
 		CHECK_STR(c->key_path, "/etc/igtokend/vault.key");
 	}
 	config_free(c);
+	config_diag_clear(&d);
+}
+
+/* The diagnostic lines that contain `what`. */
+static size_t count_lines(const struct config_diag *d, const char *what)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->n_lines; i++)
+		n += strstr(d->lines[i], what) != NULL;
+	return n;
+}
+
+/* Second-round keys and warnings (CONTRACT 12.1, 12.7, 12.9, 12.10), at a chosen date. */
+static void test_health_keys(void)
+{
+	struct config_env env = { .now = 1795824000 }; /* 2026-11-28 00:00 UTC */
+	struct config_diag d = { 0 };
+	struct config *c = NULL;
+
+	write_file("health.yaml",
+		   "refresh: {min_age: 1h, validate_every: 6h}\n"
+		   "apps:\n"
+		   "  ig: {app_id: \"1\", app_secret_file: shop.secret}\n"
+		   "  old: {platform: facebook, app_id: \"2\", app_secret_file: shop.secret, "
+		   "api_version: v21.0}\n"
+		   "  gone: {platform: facebook, app_id: \"3\", app_secret_file: shop.secret, "
+		   "api_version: v19.0}\n"
+		   "  new: {platform: facebook, app_id: \"4\", app_secret_file: shop.secret, "
+		   "api_version: v25.0, config_id: \"1234567890\"}\n",
+		   0644);
+	CHECK_INT(load("health.yaml", &env, &c, &d), 0);
+	CHECK_INT(count_lines(&d, "health.yaml:1:20: warning: 'min_age' is under 24h"), 1);
+	CHECK_INT(count_lines(&d,
+			      "Graph API v21.0 is retired by Meta on 2027-01-21: move to v25.0"),
+		  1);
+	CHECK_INT(count_lines(&d, "Graph API v19.0 was retired by Meta on 2026-05-21"), 1);
+	CHECK_INT(count_lines(&d, "v25.0"), 2); /* only in the advice of the two above */
+	CHECK_INT(d.n_warnings, 3);
+	if (c) {
+		CHECK_INT(c->refresh.validate_every, 6 * 3600);
+		CHECK_STR(config_find_app(c, "new")->config_id, "1234567890");
+		CHECK(config_find_app(c, "ig")->config_id == NULL);
+	}
+	config_free(c);
+	config_diag_clear(&d);
+
+	/* half a year earlier v21.0 was fine */
+	env.now = 1779321600 - 86400; /* 2026-05-20 */
+	CHECK_INT(load("health.yaml", &env, &c, &d), 0);
+	CHECK_INT(count_lines(&d, "v21.0"), 0);
+	CHECK_INT(count_lines(&d, "Graph API v19.0 is retired by Meta on 2026-05-21"), 1);
+	config_free(c);
+	config_diag_clear(&d);
+
+	/* facebook alone: Meta's 24-hour rule is Instagram's */
+	write_file("fbonly.yaml",
+		   "refresh: {min_age: 1h}\n"
+		   "apps: {f: {platform: facebook, app_id: \"2\", app_secret_file: shop.secret}}\n",
+		   0644);
+	CHECK_INT(load("fbonly.yaml", &env, &c, &d), 0);
+	CHECK_INT(d.n_warnings, 0);
+	if (c)
+		CHECK_INT(c->refresh.validate_every, 86400); /* the default */
+	config_free(c);
+	config_diag_clear(&d);
+
+	write_file("badhealth.yaml",
+		   "refresh: {validate_every: 0}\n"
+		   "apps: {f: {platform: facebook, app_id: \"2\", app_secret_file: shop.secret, "
+		   "config_id: \"12ab\"}}\n",
+		   0644);
+	CHECK_INT(load("badhealth.yaml", &env, &c, &d), -EINVAL);
+	CHECK_INT(count_lines(&d, "'validate_every' must be at least 1s"), 1);
+	CHECK_INT(count_lines(&d, "'config_id' must be the configuration's numeric id, not '12ab'"),
+		  1);
 	config_diag_clear(&d);
 }
 
@@ -228,6 +304,7 @@ int main(void)
 	test_full();
 	test_env_defaults();
 	test_all_errors_reported();
+	test_health_keys();
 	test_credential();
 	test_many_accounts();
 	tap_rmtree(tmp);

@@ -10,6 +10,7 @@
 
 #include "basic/tokencache.h"
 #include "conf/config-load.h"
+#include "engine/account-record.h"
 #include "engine/account.h"
 #include "engine/app.h"
 #include "engine/operation.h"
@@ -90,6 +91,7 @@ struct answer {
 	const char *body;	 /* "TOKEN" in it becomes a fresh token */
 	const char *retry_after; /* header, or NULL */
 	int error;		 /* transport error (-ETIMEDOUT ...) */
+	const char *buc;	 /* X-Business-Use-Case-Usage, or NULL */
 };
 
 static void respond(const struct answer *ans)
@@ -102,6 +104,7 @@ static void respond(const struct answer *ans)
 		.error_text = ans->error ? "fake" : NULL,
 		.status = ans->status,
 		.retry_after = ans->retry_after,
+		.buc_usage = ans->buc,
 		.sent_at = fake_now,
 	};
 	http_callback_t cb = meta.cb;
@@ -223,16 +226,25 @@ static void done(struct account *a, int error, const char *message, void *ud)
 	answered++;
 }
 
-static void give_token(struct account *a, int64_t lifetime)
+#define USER_ID	 "17841405793187218"
+#define OK_TOKEN "{\"access_token\":\"TOKEN\",\"token_type\":\"bearer\",\"expires_in\":5184000}"
+
+static void give_token_issued(struct account *a, int64_t issued, int64_t lifetime)
 {
 	struct secret *t = NULL;
-	struct new_token n = { .issued_at = fake_now - 2 * 86400,
-			       .expires_at = fake_now + lifetime };
+	struct new_token n = { .issued_at = issued,
+			       .expires_at = fake_now + lifetime,
+			       .user_id = USER_ID };
 
 	CHECK_INT(secret_from_mem("IGAAstart", 9, &t), 0);
 	n.token = t;
 	CHECK_INT(account_store_token(a, &n), 0);
 	secret_free(t);
+}
+
+static void give_token(struct account *a, int64_t lifetime)
+{
+	give_token_issued(a, fake_now - 2 * 86400, lifetime);
 }
 
 enum start {
@@ -243,19 +255,43 @@ enum start {
 	START_EXPIRING,
 	START_EXPIRED,
 	START_REAUTH,
+	START_LONG,	   /* 59 days left: no refresh due, never checked */
+	START_RECOVERABLE, /* 190/459: reauth_required until a check succeeds */
+	START_YOUNG,	   /* issued an hour ago */
+	START_OWN_PAUSED,  /* Meta paused the account itself (its own BUC entry) */
 };
+
+#define BUC_FULL                                                                                   \
+	"{\"" USER_ID "\":[{\"type\":\"instagram\",\"call_count\":100,\"total_cputime\":1,"        \
+	"\"total_time\":1,\"estimated_time_to_regain_access\":30}]}"
+#define BUC_OTHER                                                                                  \
+	"{\"999\":[{\"type\":\"instagram\",\"call_count\":100,\"total_cputime\":1,"                \
+	"\"total_time\":1,\"estimated_time_to_regain_access\":30}]}"
 
 static void bring_to(struct account *a, enum start s)
 {
 	static const struct answer throttle = { .status = 429, .body = "{}", .retry_after = "600" };
 
-	if (s != START_NO_TOKEN)
+	if (s == START_YOUNG)
+		give_token_issued(a, fake_now - 3600, 60 * 86400);
+	else if (s == START_LONG || s == START_RECOVERABLE)
+		give_token(a, 59 * 86400);
+	else if (s != START_NO_TOKEN)
 		give_token(a, 10 * 86400);
 	switch (s) {
 	case START_RETRYING: account_note_failure(a, "HTTP 503 from Meta"); break;
 	case START_EXPIRING: account_set_verdict(a, VERDICT_NOT_EXTENDED, "no extension"); break;
 	case START_EXPIRED: account_set_verdict(a, VERDICT_EXPIRED, "190/463"); break;
 	case START_REAUTH: account_set_verdict(a, VERDICT_REAUTH, "190/460"); break;
+	case START_RECOVERABLE:
+		account_set_verdict(a, VERDICT_REAUTH_RECOVERABLE, "190/459 checkpoint");
+		break;
+	case START_OWN_PAUSED: {
+		const struct answer own = { .status = 200, .body = OK_TOKEN, .buc = BUC_FULL };
+		operation_refresh(a, NULL, NULL);
+		respond(&own);
+		break;
+	}
 	case START_THROTTLED:
 		/* Meta throttles a refresh; the next one waits in the paused app's queue */
 		operation_refresh(a, NULL, NULL);
@@ -274,14 +310,31 @@ enum event {
 	EV_TIME_PASSES, /* the clock passes the expiry */
 	EV_PAUSE_ENDS,	/* the app's pause is over: the waiting refresh goes out */
 	EV_DEADLINE,	/* the schedule's own refresh */
+	EV_CHECK,	/* the daily check comes due */
 };
 
-#define OK_TOKEN "{\"access_token\":\"TOKEN\",\"token_type\":\"bearer\",\"expires_in\":5184000}"
-#define ME	 "{\"user_id\":17841405793187218,\"username\":\"u\"}"
+#define ME "{\"user_id\":17841405793187218,\"username\":\"u\"}"
 #define E(c, s)                                                                                    \
 	"{\"error\":{\"message\":\"m\",\"type\":\"OAuthException\",\"code\":" #c                   \
 	",\"error_subcode\":" #s "}}"
+#define EM(c, m) "{\"error\":{\"message\":\"" m "\",\"type\":\"OAuthException\",\"code\":" #c "}}"
+#define DBG_OK                                                                                     \
+	"{\"data\":{\"type\":\"USER\",\"is_valid\":true,\"expires_at\":1805000000,"                \
+	"\"data_access_expires_at\":1807000000,\"scopes\":[\"pages_show_list\"]}}"
+#define DBG_459                                                                                    \
+	"{\"data\":{\"is_valid\":false,\"error\":{\"code\":190,\"subcode\":459,\"message\":"       \
+	"\"checkpoint\"}}}"
 
+static void also_checked(struct account *a, struct app *app);
+static void also_credentials(struct account *a, struct app *app);
+static void also_assumed(struct account *a, struct app *app);
+static void also_exchanged(struct account *a, struct app *app);
+static void also_own_pause(struct account *a, struct app *app);
+static void also_recovered(struct account *a, struct app *app);
+
+/* most rows need no `also` */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 static const struct row {
 	const char *what;
 	const char *account; /* a: instagram, f: facebook */
@@ -291,6 +344,7 @@ static const struct row {
 	enum account_state during; /* while the first request is out */
 	enum account_state to;
 	int error; /* what the operation answered (-1: nobody waits for it) */
+	void (*also)(struct account *a, struct app *app); /* more to check afterwards */
 } rows[] = {
 /* clang-format off */
 #define A(s, b) { .status = (s), .body = (b) }
@@ -350,9 +404,59 @@ static const struct row {
 	  { { 0 } }, STATE_NO_TOKEN, STATE_NO_TOKEN, -ENOKEY },
 	{ "refresh while the app is paused: throttled, without a call", "a", START_THROTTLED, EV_REFRESH,
 	  { { 0 } }, STATE_THROTTLED, STATE_THROTTLED, -EBUSY },
+	/* CONTRACT 12.1: the daily check; a check shows in no state */
+	{ "ig check ok: fresh stays, never refreshing", "a", START_LONG, EV_CHECK,
+	  { A(200, ME) }, STATE_FRESH, STATE_FRESH, -1, also_checked },
+	{ "ig check finds 190/460: fresh -> reauth_required at once", "a", START_LONG, EV_CHECK,
+	  { A(400, E(190, 460)) }, STATE_FRESH, STATE_REAUTH_REQUIRED, -1 },
+	{ "ig check meets a 5xx: nothing changes", "a", START_LONG, EV_CHECK,
+	  { A(503, "down") }, STATE_FRESH, STATE_FRESH, -1 },
+	{ "ig check throttled: nothing changes", "a", START_LONG, EV_CHECK,
+	  { A(400, E(4, 0)) }, STATE_FRESH, STATE_FRESH, -1 },
+	{ "fb check ok (debug_token): fresh stays", "f", START_LONG, EV_CHECK,
+	  { A(200, DBG_OK) }, STATE_FRESH, STATE_FRESH, -1 },
+	{ "fb check: data.error 190/459 -> reauth_required", "f", START_LONG, EV_CHECK,
+	  { A(200, DBG_459) }, STATE_FRESH, STATE_REAUTH_REQUIRED, -1 },
+	/* CONTRACT 12.2: the app's own credentials are not a token's fault */
+	{ "fb check: top-level 190 is the app's secret: nothing changes", "f", START_LONG, EV_CHECK,
+	  { A(400, EM(190, "Invalid OAuth access token signature.")) }, STATE_FRESH, STATE_FRESH, -1,
+	  also_credentials },
+	{ "fb refresh: code 1 client secret: nothing changes", "f", START_FRESH, EV_REFRESH,
+	  { A(400, EM(1, "Error validating client secret.")) }, STATE_REFRESHING, STATE_FRESH,
+	  -EREMOTEIO, also_credentials },
+	/* CONTRACT 12.3: recoverable verdicts */
+	{ "ig check: checkpoint 459 -> reauth_required", "a", START_LONG, EV_CHECK,
+	  { A(400, E(190, 459)) }, STATE_FRESH, STATE_REAUTH_REQUIRED, -1 },
+	{ "recoverable: a good check -> fresh", "a", START_RECOVERABLE, EV_CHECK,
+	  { A(200, ME) }, STATE_REAUTH_REQUIRED, STATE_FRESH, -1, also_recovered },
+	{ "recoverable: still checkpointed -> reauth_required", "a", START_RECOVERABLE, EV_CHECK,
+	  { A(400, E(190, 459)) }, STATE_REAUTH_REQUIRED, STATE_REAUTH_REQUIRED, -1 },
+	/* CONTRACT 12.4: short-lived tokens imported as long-lived */
+	{ "import: refresh and exchange refused: fresh, expiry assumed", "a", START_NO_TOKEN, EV_IMPORT,
+	  { A(200, ME), A(400, E(100, 0)), A(400, E(100, 0)) }, STATE_NO_TOKEN, STATE_FRESH, 0,
+	  also_assumed },
+	{ "import: a short-lived token after all: exchanged", "a", START_NO_TOKEN, EV_IMPORT,
+	  { A(200, ME), A(400, E(100, 0)), A(200, OK_TOKEN) }, STATE_NO_TOKEN, STATE_FRESH, 0,
+	  also_exchanged },
+	{ "import: the refresh meets a verdict: refused", "a", START_NO_TOKEN, EV_IMPORT,
+	  { A(200, ME), A(400, E(190, 460)) }, STATE_NO_TOKEN, STATE_NO_TOKEN, -EKEYREVOKED },
+	/* CONTRACT 12.5: a Basic Display token */
+	{ "refresh: 100 Unsupported request: reauth_required", "a", START_FRESH, EV_REFRESH,
+	  { A(400, EM(100, "Unsupported request - method type: get")) }, STATE_REFRESHING,
+	  STATE_REAUTH_REQUIRED, -EKEYREVOKED },
+	/* CONTRACT 12.8: the account's own limit */
+	{ "its own BUC entry at 100%: the account alone is throttled", "a", START_FRESH, EV_REFRESH,
+	  { { .status = 200, .body = OK_TOKEN, .buc = BUC_FULL } }, STATE_REFRESHING, STATE_THROTTLED,
+	  0, also_own_pause },
+	{ "refresh while the account is paused: throttled, without a call", "a", START_OWN_PAUSED,
+	  EV_REFRESH, { { 0 } }, STATE_THROTTLED, STATE_THROTTLED, -EBUSY },
+	/* CONTRACT 12.9 */
+	{ "refresh of a token younger than min_age: too_early, without a call", "a", START_YOUNG,
+	  EV_REFRESH, { { 0 } }, STATE_FRESH, STATE_FRESH, -ETIME },
 #undef A
 	/* clang-format on */
 };
+#pragma GCC diagnostic pop
 
 static bool served(struct account *a)
 {
@@ -386,6 +490,13 @@ static void run(const struct row *row)
 		(void)secret_from_mem("IGAAimported", 12, &tok);
 		operation_import(a, tok, false, done, NULL);
 		break;
+	case EV_CHECK:
+		fake_now = account_next_check(a, fake_now);
+		CHECK(fake_now > 0);
+		CHECK(account_next_refresh(a, fake_now) == 0 || /* a check, not a refresh */
+		      account_next_refresh(a, fake_now) > fake_now);
+		operation_on_deadline(a, fake_now);
+		break;
 	case EV_TIME_PASSES:
 		fake_now = a->expires_at + 1;
 		operation_on_deadline(a, fake_now);
@@ -411,7 +522,103 @@ static void run(const struct row *row)
 	/* the token in hand is served exactly while Meta has not declared it dead */
 	CHECK_INT(served(a), row->to != STATE_NO_TOKEN && row->to != STATE_EXPIRED &&
 				     row->to != STATE_REAUTH_REQUIRED);
+	/* a check never shows as a refresh */
+	if (row->event == EV_CHECK)
+		for (size_t k = 0; k < n_seen; k++)
+			CHECK(seen[k] != STATE_REFRESHING);
+	if (row->also)
+		row->also(a, app);
 	free_account(a, app);
+}
+
+/* ---- what some rows check besides the state ---- */
+
+static void also_checked(struct account *a, struct app *app)
+{
+	(void)app;
+	CHECK_INT(a->last_validated, fake_now);
+	CHECK_STR(a->username, "u");
+	CHECK_INT(a->refresh_ok, 0);
+	/* the next check a day later, give or take a tenth */
+	CHECK(account_next_check(a, fake_now) >= fake_now + 86400);
+	CHECK(account_next_check(a, fake_now) <= fake_now + 86400 + 8640);
+}
+
+static void also_credentials(struct account *a, struct app *app)
+{
+	int64_t until = app->credentials_until;
+	unsigned calls = meta.calls;
+	const struct answer ok = { .status = 200, .body = DBG_OK };
+
+	CHECK_INT(app->credentials, CREDENTIALS_REJECTED);
+	CHECK(app->credentials_error && strstr(app->credentials_error, "app secret"));
+	CHECK(until > fake_now);
+	CHECK_INT(a->failures, 0);
+	CHECK(a->last_error == NULL);
+	/* the schedule's calls with the credentials wait for the backoff */
+	operation_on_deadline(a, fake_now);
+	CHECK_INT(meta.calls, calls);
+	fake_now = MAX(until, account_next_check(a, fake_now));
+	app_wake(app);
+	operation_on_deadline(a, fake_now);
+	CHECK_INT(meta.calls, calls + 1);
+	if (meta.cb) {
+		if (strstr(meta.url, "debug_token"))
+			respond(&ok);
+		else
+			respond(&(struct answer){ .status = 200, .body = OK_TOKEN });
+	}
+	CHECK_INT(app->credentials, CREDENTIALS_OK);
+	CHECK(app->credentials_error == NULL);
+}
+
+static void also_assumed(struct account *a, struct app *app)
+{
+	(void)app;
+	CHECK(a->expiry_assumed);
+	CHECK_INT(a->expires_at, fake_now + 60 * 86400);
+	CHECK(strstr(meta.url, "ig_exchange_token") != NULL); /* the exchange was tried */
+	CHECK_STR(a->username, "u");
+	CHECK_INT(a->last_validated, fake_now); /* /me validated it: no check right after */
+}
+
+static void also_exchanged(struct account *a, struct app *app)
+{
+	(void)app;
+	CHECK(!a->expiry_assumed);
+	CHECK_INT(a->expires_at, fake_now + 5184000);
+}
+
+static void also_own_pause(struct account *a, struct app *app)
+{
+	CHECK(a->rl.paused_until > fake_now);
+	CHECK(!app_paused(app, fake_now)); /* the app's other accounts go on */
+	CHECK_INT(account_next_refresh(a, fake_now), a->rl.paused_until);
+}
+
+/* An entry keyed by another id, and X-App-Usage, are the app's (CONTRACT 12.8). */
+static void test_buc_other(void)
+{
+	struct app *app;
+	struct account *a;
+
+	fake_now = T0;
+	a = new_account("a", &app);
+	give_token(a, 10 * 86400);
+	operation_refresh(a, done, NULL);
+	respond(&(struct answer){ .status = 200, .body = OK_TOKEN, .buc = BUC_OTHER });
+	CHECK(app_paused(app, fake_now));
+	CHECK_INT(a->rl.paused_until, 0);
+	CHECK_INT(a->rl.usage.n_buc, 0);
+	CHECK_INT(app->rl.usage.n_buc, 1);
+	free_account(a, app);
+}
+
+static void also_recovered(struct account *a, struct app *app)
+{
+	(void)app;
+	CHECK_INT(a->verdict, VERDICT_OK);
+	CHECK(a->last_error == NULL);
 }
 
 int main(void)
@@ -420,6 +627,7 @@ int main(void)
 	setup();
 	for (size_t i = 0; i < ELEMENTSOF(rows); i++)
 		run(&rows[i]);
+	test_buc_other();
 	fprintf(stderr, "%zu transitions\n", ELEMENTSOF(rows));
 	tokencache_free(ctx.tokens);
 	vault_close(ctx.vault);

@@ -22,6 +22,14 @@ static void test_url(void)
 		       "&scope=instagram_business_basic%2Cinstagram_business_content_publish&state="
 		       "ab12");
 	free(url);
+	/* Facebook Login for Business: the configuration instead of scopes (CONTRACT 12.7) */
+	app.config_id = (char[]){ "987654321" };
+	CHECK_INT(enroll_url(&app, scopes, "ab12", &url), 0);
+	CHECK_STR(url, "https://www.instagram.com/oauth/authorize?client_id=1234567890"
+		       "&redirect_uri=https%3A%2F%2Fexample.com%2Fig%2Fcallback&config_id=987654321"
+		       "&response_type=code&override_default_response_type=true&state=ab12");
+	free(url);
+	app.config_id = NULL;
 	app.redirect_uri = NULL;
 	CHECK_INT(enroll_url(&app, scopes, "ab12", &url), -ENOENT);
 }

@@ -2,6 +2,7 @@
 #include <sodium.h>
 #include <stdio.h>
 
+#include "meta/graph-parse.h"
 #include "meta/graph-url.h"
 #include "meta/graph.h"
 #include "tap.h"
@@ -33,10 +34,12 @@ static void test_classify(void)
 		    "The session has been invalidated because the user changed their password"),
 		  VERDICT_REAUTH, 190, 460 },
 		{ 0, 400, E(190, 458, "x"), VERDICT_REAUTH, 190, 458 },
-		{ 0, 400, E(190, 459, "x"), VERDICT_REAUTH, 190, 459 },
-		{ 0, 400, E(190, 464, "x"), VERDICT_REAUTH, 190, 464 },
+		/* recoverable (CONTRACT 12.3): the user fixes it on Meta's side */
+		{ 0, 400, E(190, 459, "x"), VERDICT_REAUTH_RECOVERABLE, 190, 459 },
+		{ 0, 400, E(190, 464, "x"), VERDICT_REAUTH_RECOVERABLE, 190, 464 },
 		{ 0, 400, E(190, 467, "x"), VERDICT_REAUTH, 190, 467 },
-		{ 0, 400, E(190, 492, "x"), VERDICT_REAUTH, 190, 492 },
+		{ 0, 400, E(190, 492, "x"), VERDICT_REAUTH_RECOVERABLE, 190, 492 },
+		{ 0, 400, E(102, 463, "x"), VERDICT_EXPIRED, 102, 463 },
 		{ 0, 400, E(190, 460, "Session has expired"), VERDICT_REAUTH, 190,
 		  460 }, /* subcode decides */
 		{ 0, 400, E(102, 0, "x"), VERDICT_REAUTH, 102, 0 },
@@ -86,7 +89,7 @@ static void test_classify(void)
 	for (size_t i = 0; i < ELEMENTSOF(t); i++) {
 		struct graph_verdict v;
 		graph_classify(t[i].terr, "boom", t[i].status, t[i].body,
-			       t[i].body ? strlen(t[i].body) : 0, &v);
+			       t[i].body ? strlen(t[i].body) : 0, 0, &v);
 		if (v.verdict != t[i].want)
 			fprintf(stderr, "case %zu: %s -> %s (%s)\n", i, t[i].body ?: "(transport)",
 				verdict_name(v.verdict), v.why);
@@ -95,6 +98,86 @@ static void test_classify(void)
 		CHECK_INT(v.subcode, t[i].subcode);
 		CHECK(t[i].want == VERDICT_OK ? v.why[0] == '\0' : v.why[0] != '\0');
 	}
+}
+
+/* What a request carried changes what an error means (CONTRACT 12.2, 12.5). */
+static void test_classify_flags(void)
+{
+	static const struct {
+		const char *body;
+		unsigned flags;
+		enum verdict want;
+	} t[] = {
+		/* a top-level error on debug_token is about the app token */
+		{ E(190, 0, "Invalid OAuth access token signature."), GRAPH_APP_TOKEN,
+		  VERDICT_CREDENTIALS },
+		{ E(190, 460, "x"), GRAPH_APP_TOKEN, VERDICT_CREDENTIALS },
+		{ E(190, 0, "Invalid OAuth access token signature."), 0, VERDICT_REAUTH },
+		{ E(4, 0, "x"), GRAPH_APP_TOKEN, VERDICT_THROTTLED },
+		{ E(2, 0, "x"), GRAPH_APP_TOKEN, VERDICT_TRANSIENT },
+		/* a wrong client secret on an exchange */
+		{ E(1, 0, "Error validating client secret."), GRAPH_CLIENT_SECRET,
+		  VERDICT_CREDENTIALS },
+		{ E(1, 0, "An unknown error occurred"), GRAPH_CLIENT_SECRET, VERDICT_TRANSIENT },
+		{ E(1, 0, "Error validating client secret."), 0, VERDICT_TRANSIENT },
+		{ E(101, 0, "Error validating application. Invalid application ID."), 0,
+		  VERDICT_CREDENTIALS },
+		/* a Basic Display token on refresh_access_token */
+		{ "{\"error\":{\"message\":\"Unsupported request - method type: "
+		  "get\",\"type\":\"IGApiException\",\"code\":100,\"fbtrace_id\":\"AbC\"}}",
+		  GRAPH_REFRESH, VERDICT_REAUTH },
+		{ "{\"error\":{\"message\":\"Unsupported request - method type: "
+		  "get\",\"type\":\"IGApiException\",\"code\":100}}",
+		  0, VERDICT_ERROR },
+	};
+	struct graph_verdict v;
+
+	for (size_t i = 0; i < ELEMENTSOF(t); i++) {
+		graph_classify(0, NULL, 400, t[i].body, strlen(t[i].body), t[i].flags, &v);
+		if (v.verdict != t[i].want)
+			fprintf(stderr, "flags case %zu: %s -> %s\n", i, t[i].body,
+				verdict_name(v.verdict));
+		CHECK_INT(v.verdict, t[i].want);
+	}
+	/* the fix is named; Meta's trace id ends the text (CONTRACT 12.12) */
+	graph_classify(0, NULL, 400, t[0].body, strlen(t[0].body), GRAPH_APP_TOKEN, &v);
+	CHECK(strstr(v.why, "app_id and the app secret") != NULL);
+	CHECK(strstr(v.why, " (fbtrace_id x)") != NULL);
+	graph_classify(0, NULL, 400, t[9].body, strlen(t[9].body), GRAPH_REFRESH, &v);
+	CHECK(strstr(v.why, "2024-12-04") != NULL);
+	CHECK(strstr(v.why, "Instagram Login") != NULL);
+	CHECK(strstr(v.why, "(fbtrace_id AbC)") != NULL);
+	graph_classify(0, NULL, 400, E(190, 459, "checkpoint"), strlen(E(190, 459, "checkpoint")),
+		       0, &v);
+	CHECK(strstr(v.why, "checkpoint") != NULL &&
+	      strstr(v.why, "next successful check") != NULL);
+	/* a trace id that is not one is left out */
+	static const char odd[] =
+		"{\"error\":{\"message\":\"m\",\"code\":2,\"fbtrace_id\":\"a b\\n\"}}";
+	graph_classify(0, NULL, 500, odd, strlen(odd), 0, &v);
+	CHECK(strstr(v.why, "fbtrace_id") == NULL);
+}
+
+/* debug_token's data.error judges the inspected token (CONTRACT 12.2, 12.3). */
+static void test_token_error(void)
+{
+	struct graph_verdict v;
+
+	graph_describe_token_error(&(struct graph_token_error){ 190, 459, "checkpointed" }, false,
+				   &v);
+	CHECK_INT(v.verdict, VERDICT_REAUTH_RECOVERABLE);
+	graph_describe_token_error(&(struct graph_token_error){ 190, 463, "expired" }, false, &v);
+	CHECK_INT(v.verdict, VERDICT_EXPIRED);
+	graph_describe_token_error(&(struct graph_token_error){ 190, 460, "password" }, false, &v);
+	CHECK_INT(v.verdict, VERDICT_REAUTH);
+	CHECK(strstr(v.why, "password") != NULL);
+	/* a throttle code inside data.error is still about the token: not a pause */
+	graph_describe_token_error(&(struct graph_token_error){ 4, 0, "x" }, false, &v);
+	CHECK_INT(v.verdict, VERDICT_REAUTH);
+	graph_describe_token_error(&(struct graph_token_error){ 0, 0, NULL }, true, &v);
+	CHECK_INT(v.verdict, VERDICT_EXPIRED);
+	graph_describe_token_error(&(struct graph_token_error){ 0, 0, NULL }, false, &v);
+	CHECK_INT(v.verdict, VERDICT_REAUTH);
 }
 
 static void test_parse_token(void)
@@ -157,7 +240,7 @@ static void test_parse_token(void)
 
 static void test_parse_me_debug(void)
 {
-	char *id = NULL;
+	char *id = NULL, *name = NULL;
 	struct graph_token t = { 0 };
 	static const char me[] =
 		"{\"user_id\": 17841405793187218, \"username\": \"shop\", \"id\": \"123\"}";
@@ -168,13 +251,33 @@ static void test_parse_me_debug(void)
 	static const char dbg_never[] =
 		"{\"data\": {\"type\": \"PAGE\", \"expires_at\": 0, \"is_valid\": true}}";
 
-	CHECK_INT(graph_parse_me(me, strlen(me), &id), 0);
+	static const char dbg_sys[] = "{\"data\": {\"type\": \"SYSTEM_USER\", \"expires_at\": 0, "
+				      "\"data_access_expires_at\": 0, \"is_valid\": true}}";
+	static const char dbg_err[] =
+		"{\"data\": {\"is_valid\": false, \"error\": {\"code\": 190, \"subcode\": 459, "
+		"\"message\": \"checkpoint\\u0007\"}}}";
+
+	CHECK_INT(graph_parse_me(me, strlen(me), &id, &name), 0);
 	CHECK_STR(id, "17841405793187218");
+	CHECK_STR(name, "shop");
 	free(id);
-	CHECK_INT(graph_parse_me("{\"id\":\"42\"}", 11, &id), 0);
+	free(name);
+	CHECK_INT(graph_parse_me("{\"id\":\"42\"}", 11, &id, &name), 0);
 	CHECK_STR(id, "42");
+	CHECK(name == NULL);
 	free(id);
-	CHECK_INT(graph_parse_me("{}", 2, &id), -EBADMSG);
+	CHECK_INT(graph_parse_me("{}", 2, &id, NULL), -EBADMSG);
+	CHECK_INT(graph_parse_debug(dbg_sys, strlen(dbg_sys), &t), 0);
+	CHECK_STR(t.type, "SYSTEM_USER");
+	CHECK_INT(t.expires_at, 0);
+	CHECK_INT(t.data_access_expires_at, 0);
+	graph_token_clear(&t);
+	CHECK_INT(graph_parse_debug(dbg_err, strlen(dbg_err), &t), 0);
+	CHECK(!t.is_valid);
+	CHECK_INT(t.error_code, 190);
+	CHECK_INT(t.error_subcode, 459);
+	CHECK_STR(t.error_message, "checkpoint?"); /* nothing a terminal obeys */
+	graph_token_clear(&t);
 
 	CHECK_INT(graph_parse_debug(dbg, strlen(dbg), &t), 0);
 	CHECK(t.is_valid);
@@ -218,10 +321,17 @@ static void test_urls(void)
 	url = secret_free(url);
 	form = secret_free(form);
 	a.api_url = (char[]){ "https://graph.facebook.com" };
-	CHECK_INT(graph_url_fb_exchange(&a, tok, &url), 0);
+	CHECK_INT(graph_url_fb_exchange(&a, tok, false, &url), 0);
 	CHECK_STR(url->data, "https://graph.facebook.com/v21.0/oauth/"
 			     "access_token?grant_type=fb_exchange_token&client_id=1234&client_"
 			     "secret=app%26secret&fb_exchange_token=IGAA%2Btok%2Fen%3D");
+	url = secret_free(url);
+	CHECK_INT(graph_url_fb_exchange(&a, tok, true, &url), 0);
+	CHECK(strstr(url->data, "&set_token_expires_in_60_days=true") != NULL);
+	url = secret_free(url);
+	CHECK_INT(graph_url_ig_me(&a, tok, &url), 0);
+	CHECK_STR(url->data, "https://graph.facebook.com/"
+			     "me?fields=user_id,username&access_token=IGAA%2Btok%2Fen%3D");
 	url = secret_free(url);
 	CHECK_INT(graph_url_fb_debug(&a, tok, &url), 0);
 	CHECK_STR(url->data,
@@ -254,6 +364,8 @@ int main(void)
 	if (sodium_init() < 0)
 		return 1;
 	test_classify();
+	test_classify_flags();
+	test_token_error();
 	test_parse_token();
 	test_parse_me_debug();
 	test_urls();

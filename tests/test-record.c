@@ -100,6 +100,51 @@ static void test_app_record(void)
 	secret_free(plain);
 }
 
+/* A record without a token (revoke, deauthorize) says so, and keeps the rest;
+ * the second round's fields round-trip (CONTRACT 12.1, 12.8, 12.13). */
+static void test_tokenless_and_new_fields(void)
+{
+	struct vault_record r = { .no_token = true,
+				  .verdict = VERDICT_REAUTH,
+				  .paused_until = 1800000000,
+				  .pause_level = 3,
+				  .throttle_count = 9,
+				  .token_type = TOKEN_SYSTEM_USER },
+			    *d = NULL;
+	struct secret *plain = NULL;
+
+	r.user_id = (char *)(uintptr_t) "17841405793187218";
+	r.username = (char *)(uintptr_t) "shop_one";
+	r.last_error = (char *)(uintptr_t) "the user removed the app";
+	CHECK_INT(record_encode(&r, &plain), 0);
+	CHECK_INT(record_decode(plain->data, plain->len, &d), 0);
+	if (d) {
+		CHECK(d->token == NULL);
+		CHECK(d->no_token);
+		CHECK_INT(d->verdict, VERDICT_REAUTH);
+		CHECK_STR(d->username, "shop_one");
+		CHECK_STR(d->user_id, "17841405793187218");
+		CHECK_INT(d->paused_until, 1800000000);
+		CHECK_INT(d->pause_level, 3);
+		CHECK_INT(d->throttle_count, 9);
+		CHECK_INT(d->token_type, TOKEN_SYSTEM_USER);
+	}
+	record_free(d);
+	secret_free(plain);
+	/* neither a token nor the mark, or both: refused, so a token is never lost unnoticed */
+	r.no_token = false;
+	CHECK_INT(record_encode(&r, &plain), -EINVAL);
+	r.no_token = true;
+	secret_from_mem("IGAAx", 5, &r.token);
+	CHECK_INT(record_encode(&r, &plain), -EINVAL);
+	secret_free(r.token);
+	/* a token and the mark together do not decode */
+	static const unsigned char both[] = { 1, 1, 0, 0, 0, 'a', 20, 8, 0, 0,
+					      0, 1, 0, 0, 0, 0,	  0,  0, 0 };
+	d = NULL;
+	CHECK_INT(record_decode(both, sizeof(both), &d), -EBADMSG);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -107,5 +152,6 @@ int main(void)
 	test_roundtrip();
 	test_unknown_fields_skipped();
 	test_app_record();
+	test_tokenless_and_new_fields();
 	return tap_done("test-record");
 }

@@ -138,8 +138,44 @@ static void test_clock_jumps(void)
 	CHECK_INT(schedule_retry_at(&rc, retry, t0 + 10 * DAY), retry); /* forward: due now */
 }
 
+/* CONTRACT 12.1: 10 000 accounts imported in the same second are checked a day
+ * later spread over 2.4 hours, never in a burst. */
+static void test_check_spread(void)
+{
+	struct refresh_config c = rc;
+	const int64_t t0 = 1790000000;
+	static unsigned per_minute[24 * 60 / 10 + 2];
+	unsigned max = 0, used = 0;
+	char name[32];
+
+	c.validate_every = DAY;
+	for (int i = 0; i < 10000; i++) {
+		int64_t due;
+		snprintf(name, sizeof(name), "acct-%06d", i);
+		due = schedule_check_due(&c, t0, schedule_account_hash(name));
+		CHECK(due >= t0 + DAY && due <= t0 + DAY + DAY / 10);
+		if (due >= t0 + DAY && due <= t0 + DAY + DAY / 10)
+			per_minute[(due - t0 - DAY) / 60]++;
+	}
+	for (size_t m = 0; m < ELEMENTSOF(per_minute); m++) {
+		max = MAX(max, per_minute[m]);
+		used += per_minute[m] > 0;
+	}
+	fprintf(stderr, "# 10000 checks over %u minutes, at most %u in one (mean %.0f)\n", used,
+		max, 10000.0 / 144);
+	CHECK(used >= 144);
+	CHECK(max <= 2 * 10000 / 144); /* no minute holds twice its share */
+	/* the next check of one account moves too: checks do not lock into step */
+	snprintf(name, sizeof(name), "acct-000001");
+	CHECK(schedule_check_due(&c, t0, schedule_account_hash(name)) - t0 !=
+	      schedule_check_due(&c, t0 + DAY, schedule_account_hash(name)) - (t0 + DAY));
+	c.validate_every = 5;
+	CHECK_INT(schedule_check_due(&c, t0, 1), t0 + 5); /* under 10 s: no spread */
+}
+
 int main(void)
 {
+	test_check_spread();
 	test_clock_jumps();
 	test_due();
 	test_jitter();

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "basic/wipe-alloc.h"
+#include "meta/graph-parse.h"
 #include "meta/graph.h"
 #include "net/http.h"
 #include "serve/request.h"

@@ -20,6 +20,7 @@ static const struct {
 	[PROTO_THROTTLED] = { "throttled", -EBUSY, -EBUSY },
 	[PROTO_UPSTREAM] = { "upstream", -EREMOTEIO, -EREMOTEIO },
 	[PROTO_INTERNAL] = { "internal", -EIO, -EIO },
+	[PROTO_TOO_EARLY] = { "too_early", -ETIME, -ETIME },
 };
 
 const char *proto_error_name(enum proto_error e)

@@ -22,6 +22,7 @@ enum proto_error {
 	PROTO_THROTTLED,
 	PROTO_UPSTREAM,
 	PROTO_INTERNAL,
+	PROTO_TOO_EARLY, /* added in the second round (CONTRACT 12.9) */
 	_PROTO_ERROR_MAX,
 };
 
@@ -32,7 +33,7 @@ enum proto_error proto_error_from_name(const char *s); /* PROTO_INTERNAL if unkn
  * become protocol codes: -EINVAL bad_request, -EOPNOTSUPP unknown_command,
  * -ENOENT unknown_account, -EACCES forbidden, -ENOKEY no_token, -EKEYEXPIRED
  * expired, -EKEYREVOKED reauth_required, -EBUSY throttled, -EREMOTEIO upstream,
- * anything else internal. */
+ * -ETIME too_early, anything else internal. */
 enum proto_error proto_error_from_errno(int r);
 /* What libigtoken returns for an error answer (CONTRACT section 7): the three
  * ways of having no valid token are all -EKEYEXPIRED there. */

@@ -217,6 +217,52 @@ static int cmd_enroll(const struct invocation *inv)
 	return r;
 }
 
+static int cmd_revoke(const struct invocation *inv)
+{
+	cJSON *ans = NULL;
+	int r = ctl_simple("revoke", inv->account, &ans);
+
+	if (r == EXIT_OK)
+		printf("%s: token wiped; %s\n", inv->account,
+		       ctl_string(ans, "state") ?: "no_token");
+	cJSON_Delete(ans);
+	return r;
+}
+
+/* Meta's deauthorize callback, forwarded: the signed_request comes on stdin. */
+static int cmd_deauthorize(const struct invocation *inv)
+{
+	char sr[STDIN_LINE_MAX];
+	struct client *c = NULL;
+	cJSON *req, *ans = NULL, *list;
+	int r = read_stdin_line("Paste the signed_request, then Enter: ", false, sr, sizeof(sr));
+
+	if (r < 0) {
+		fprintf(stderr, "igtokenctl: %s\n",
+			r == -EMSGSIZE ? "the signed_request on stdin is too long"
+				       : "no signed_request on stdin");
+		return EXIT_FAILED;
+	}
+	req = cJSON_CreateObject();
+	cJSON_AddStringToObject(req, "cmd", "deauthorize");
+	cJSON_AddStringToObject(req, "app", inv->account);
+	cJSON_AddStringToObject(req, "signed_request", sr);
+	r = ctl_call(&c, req, CTL_ANSWER_TIMEOUT_MS, &ans);
+	cJSON_Delete(req);
+	client_close(c);
+	if (r != EXIT_OK)
+		return r;
+	list = cJSON_GetObjectItemCaseSensitive(ans, "accounts");
+	printf("%d account(s) wiped, now reauth_required\n", cJSON_GetArraySize(list));
+	for (int i = 0; i < cJSON_GetArraySize(list); i++) {
+		const char *name = cJSON_GetStringValue(cJSON_GetArrayItem(list, i));
+		printf("  %s\n",
+		       name && name_is_valid(name) ? name : "?"); /* nothing a terminal obeys */
+	}
+	cJSON_Delete(ans);
+	return EXIT_OK;
+}
+
 /* ---- watch ---- */
 
 static volatile sig_atomic_t interrupted;
@@ -284,6 +330,13 @@ static const struct command {
 	{ "enroll", true, NULL, cmd_enroll, "enroll ACCOUNT",
 	  "log in through Meta: prints a URL, reads the\n"
 	  "                                   redirected URL from stdin (admins)" },
+	{ "revoke", true, NULL, cmd_revoke, "revoke ACCOUNT",
+	  "wipe the account's token from memory, vault and\n"
+	  "                                   sink (admins)" },
+	{ "deauthorize", true, NULL, cmd_deauthorize, "deauthorize APP",
+	  "Meta's deauthorize callback: reads the\n"
+	  "                                   signed_request from stdin, wipes that user's\n"
+	  "                                   accounts of APP (admins)" },
 	{ "reload", false, NULL, cmd_reload, "reload", "re-read the configuration (admins)" },
 	{ "metrics", false, NULL, cmd_metrics, "metrics", "Prometheus metrics" },
 	{ "watch", false, NULL, cmd_watch, "watch", "print events until interrupted" },
@@ -304,11 +357,12 @@ static void help(void)
 
 static int usage(void)
 {
-	fprintf(stderr, "Usage: igtokenctl [-s SOCKET] status [--json] | token ACCOUNT | refresh "
-			"ACCOUNT |\n"
-			"       import ACCOUNT [--short-lived] | enroll ACCOUNT | reload | metrics "
-			"| watch\n"
-			"Try 'igtokenctl --help'.\n");
+	fprintf(stderr,
+		"Usage: igtokenctl [-s SOCKET] status [--json] | token ACCOUNT | refresh "
+		"ACCOUNT |\n"
+		"       import ACCOUNT [--short-lived] | enroll ACCOUNT | revoke ACCOUNT |\n"
+		"       deauthorize APP | reload | metrics | watch\n"
+		"Try 'igtokenctl --help'.\n");
 	return EXIT_USAGE_ERR;
 }
 

@@ -24,7 +24,8 @@ struct loader {
 /* Remembers the nodes of values checked against each other. */
 struct cross_ctx {
 	void *cfg;
-	yaml_node_t *second; /* retry_max, slow_above */
+	yaml_node_t *second;  /* retry_max, slow_above */
+	yaml_node_t *min_age; /* checked once the apps are known */
 };
 
 static bool refresh_pair(struct yaml_file *f, const char *key, yaml_node_t *k, yaml_node_t *v,
@@ -43,6 +44,7 @@ static bool refresh_pair(struct yaml_file *f, const char *key, yaml_node_t *k, y
 		{ "retry_initial", offsetof(struct refresh_config, retry_initial), 1 },
 		{ "retry_max", offsetof(struct refresh_config, retry_max), 1 },
 		{ "timeout", offsetof(struct refresh_config, timeout), 1 },
+		{ "validate_every", offsetof(struct refresh_config, validate_every), 1 },
 	};
 	(void)k;
 
@@ -56,6 +58,8 @@ static bool refresh_pair(struct yaml_file *f, const char *key, yaml_node_t *k, y
 			return true;
 		if (streq(key, "retry_max"))
 			x->second = v;
+		if (streq(key, "min_age"))
+			x->min_age = v;
 		if (d < durations[i].min)
 			yaml_err(f, v, "'%s' must be at least %llds", key,
 				 (long long)durations[i].min);
@@ -148,6 +152,8 @@ static bool top_pair(struct yaml_file *f, const char *key, yaml_node_t *k, yaml_
 		if (yaml_is_mapping(f, v, key)) {
 			yaml_each_pair(f, v, key, true, refresh_pair, &x);
 			check_refresh(f, x.second ?: v, c);
+			if (x.min_age)
+				c->pos_min_age = yaml_node_pos(f, x.min_age);
 		}
 		return true;
 	}
@@ -255,6 +261,20 @@ static void resolve_accounts(struct config *c, struct config_diag *diag)
 	}
 }
 
+/* Meta refuses to refresh an Instagram token younger than 24 hours. */
+static void check_min_age(struct config *c, struct config_diag *diag)
+{
+	bool instagram = false;
+
+	for (size_t i = 0; i < c->n_apps; i++)
+		instagram |= c->apps[i]->platform == PLATFORM_INSTAGRAM;
+	if (instagram && c->refresh.min_age < 86400 && c->pos_min_age.line)
+		config_diag_at(diag, false, &c->pos_min_age,
+			       "'min_age' is under 24h: Meta refuses to refresh Instagram tokens "
+			       "younger than "
+			       "that, so earlier attempts only fail");
+}
+
 static int load_includes(struct config *c, const struct config_env *env, struct config_diag *diag)
 {
 	_cleanup_free_ char *pattern = path_relative_to(c->path, c->include);
@@ -295,6 +315,7 @@ static int set_defaults(struct config *c, const struct config_env *env)
 		.retry_max = 6 * 3600,
 		.timeout = 30,
 		.max_in_flight = 4,
+		.validate_every = 86400,
 	};
 	c->rate_limit = (struct ratelimit_config){ .slow_above = 75, .stop_above = 95 };
 	if (env->state_dir) {
@@ -336,6 +357,7 @@ int config_load(const char *path, const struct config_env *env, struct config **
 		(void)load_includes(c, env, diag);
 	check_unique_names(c, diag);
 	resolve_accounts(c, diag);
+	check_min_age(c, diag);
 	if (diag->n_errors > errors_before)
 		return -EINVAL;
 	*ret = TAKE_PTR(c);

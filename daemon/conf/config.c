@@ -18,6 +18,7 @@ void config_env_from_environment(struct config_env *env)
 		env->credentials_dir = NULL;
 	if (env->state_dir && !*env->state_dir)
 		env->state_dir = NULL;
+	env->now = 0; /* the clock */
 }
 
 static void principal_list_clear(struct principal_list *l)
@@ -42,6 +43,7 @@ static struct app_config *app_config_free(struct app_config *a)
 	free(a->api_version);
 	free(a->ca_file);
 	free(a->redirect_uri);
+	free(a->config_id);
 	free(a);
 	return NULL;
 }

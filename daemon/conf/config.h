@@ -54,6 +54,7 @@ struct app_config {
 	char *api_version;
 	char *ca_file;	    /* NULL: system trust store only */
 	char *redirect_uri; /* NULL: enrolment unavailable */
+	char *config_id;    /* Facebook Login for Business configuration, or NULL */
 	struct config_pos pos_name;
 	uint32_t seq; /* order of definition, so "defined twice" names the first one */
 };
@@ -76,6 +77,8 @@ struct account_config {
 
 struct refresh_config {
 	int64_t before_expiry, min_age, jitter, retry_initial, retry_max, timeout; /* seconds */
+	int64_t validate_every; /* seconds between checks of a token (Meta's daily "Login Security")
+				 */
 	int64_t max_in_flight;
 };
 
@@ -91,6 +94,7 @@ struct config {
 	struct principal_list admins;
 	char *include;
 	struct refresh_config refresh;
+	struct config_pos pos_min_age; /* where min_age was set, for its warning; line 0 if not */
 	struct ratelimit_config rate_limit;
 	struct app_config **apps;
 	size_t n_apps;
@@ -105,6 +109,7 @@ struct config {
 struct config_env {
 	const char *credentials_dir;
 	const char *state_dir;
+	int64_t now; /* for date checks (API versions); 0: the clock */
 };
 
 void config_env_from_environment(struct config_env *env);

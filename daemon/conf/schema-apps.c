@@ -3,10 +3,12 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "conf/schema-apps.h"
 
 #include "basic/util.h"
+#include "conf/graph-versions.h"
 #include "conf/schema-values.h"
 
 #define SINK_DEFAULT_MODE	0400
@@ -22,7 +24,6 @@ static const struct platform_defaults {
 				NULL /* https://www.facebook.com/{api_version}/dialog/oauth */,
 				"instagram_basic" },
 };
-#define FACEBOOK_DEFAULT_API_VERSION "v21.0"
 
 /* ---- apps ---- */
 
@@ -39,6 +40,29 @@ struct app_ctx {
 static bool load_app_secret(struct yaml_file *f, struct app_ctx *x)
 {
 	return schema_read_secret(f, x->secret_node, x->a->secret_path, &x->a->secret);
+}
+
+/* Meta retires each Graph API version about two years after the next one comes. */
+static void check_api_version(struct yaml_file *f, const yaml_node_t *n, const char *version,
+			      int64_t now)
+{
+	int64_t end = graph_version_end(version);
+	char when[16];
+	time_t e = (time_t)end;
+	struct tm tm;
+
+	if (!now)
+		now = (int64_t)time(NULL);
+	if (!end || end - now > (int64_t)GRAPH_VERSION_WARN_DAYS * 86400)
+		return;
+	gmtime_r(&e, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d", &tm);
+	if (end <= now)
+		yaml_warn(f, n, "Graph API %s was retired by Meta on %s: move to %s", version, when,
+			  GRAPH_VERSION_DEFAULT);
+	else
+		yaml_warn(f, n, "Graph API %s is retired by Meta on %s: move to %s", version, when,
+			  GRAPH_VERSION_DEFAULT);
 }
 
 static bool app_pair(struct yaml_file *f, const char *key, yaml_node_t *k, yaml_node_t *v, void *ud)
@@ -112,8 +136,20 @@ static bool app_pair(struct yaml_file *f, const char *key, yaml_node_t *k, yaml_
 		if (yaml_get_string(f, v, key, &s)) {
 			if (sscanf(s, "v%u.%u%c", &maj, &min, &end) != 2 || strlen(s) > 12)
 				yaml_err(f, v, "'api_version' must look like v21.0, not '%s'", s);
+			else if (schema_get_dup(f, v, key, &a->api_version))
+				check_api_version(f, v, a->api_version, x->env->now);
+		}
+	} else if (streq(key, "config_id")) {
+		/* Facebook Login for Business: the configuration stands for the scopes */
+		if (yaml_get_string(f, v, key, &s)) {
+			int64_t dummy;
+			if (strlen(s) > 32 || parse_int64(s, 1, INT64_MAX, &dummy) < 0)
+				yaml_err(f, v,
+					 "'config_id' must be the configuration's numeric id, not "
+					 "'%s'",
+					 s);
 			else
-				schema_get_dup(f, v, key, &a->api_version);
+				schema_get_dup(f, v, key, &a->config_id);
 		}
 	} else if (streq(key, "ca_file")) {
 		if (schema_get_path(f, v, key, f->path, &a->ca_file) &&
@@ -129,7 +165,7 @@ static int app_defaults(struct app_config *a)
 	const struct platform_defaults *d = &platform_defaults[a->platform];
 
 	if (!a->api_version && a->platform == PLATFORM_FACEBOOK &&
-	    !(a->api_version = strdup(FACEBOOK_DEFAULT_API_VERSION)))
+	    !(a->api_version = strdup(GRAPH_VERSION_DEFAULT)))
 		return -ENOMEM;
 	if (!a->api_url && !(a->api_url = strdup(d->api_url)))
 		return -ENOMEM;

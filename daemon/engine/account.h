@@ -5,7 +5,8 @@
  * (CONTRACT section 4), when it is next due, the changes Meta's answers make to
  * it (a new token sealed before it is served; a verdict; a failure and its
  * backoff), and the read path that hands its token out. Operations
- * (engine/operation.h) drive it; it reports upward through ctx->events. */
+ * (engine/operation.h) drive it; it reports upward through ctx->events. Its
+ * vault record, and what Meta's answers change in it: engine/account-record.h. */
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -14,6 +15,7 @@
 #include "engine/app.h"
 #include "engine/context.h"
 #include "meta/enroll.h"
+#include "meta/ratelimit.h"
 #include "meta/verdict.h"
 
 enum account_state {
@@ -33,9 +35,10 @@ const char *account_state_name(enum account_state s);
 /* What the account's operations are doing now (set by engine/operation.c). */
 enum account_activity {
 	ACTIVITY_IDLE,
-	ACTIVITY_WAITING,    /* an operation waits for the app to let its request go */
-	ACTIVITY_REFRESHING, /* a request about the account's own token is under way */
+	ACTIVITY_WAITING,    /* a refresh, import or enrolment waits for the app to let it go */
+	ACTIVITY_REFRESHING, /* a refresh of the account's own token is under way */
 	ACTIVITY_ACQUIRING,  /* an import or enrolment is under way */
+	ACTIVITY_CHECKING, /* a check waits or is under way: it shows in no state (CONTRACT 12.1) */
 };
 
 struct op; /* engine/operation.c */
@@ -52,10 +55,17 @@ struct account {
 	int64_t issued_at, expires_at, data_access_expires_at, last_refresh, last_validated,
 		next_attempt;
 	uint32_t failures;
-	enum verdict verdict; /* standing: OK, EXPIRED, REAUTH or NOT_EXTENDED */
-	uint8_t token_type;   /* 0 user, 1 page */
+	enum verdict verdict; /* standing: OK, EXPIRED, REAUTH, REAUTH_RECOVERABLE or NOT_EXTENDED */
+	uint8_t token_type;   /* enum record_token_type */
 	bool expiry_assumed;
-	char *user_id, *last_error; /* granted scopes stay in the vault record only */
+	char *user_id, *username, *last_error; /* granted scopes stay in the vault record only */
+	char *missing_scopes; /* configured scopes the token was not granted, or NULL */
+	struct rl_state rl;   /* its own rate limit: Instagram BUC entries keyed by its user id */
+
+	/* checks (CONTRACT 12.1), in memory only */
+	int64_t check_not_before; /* overdue at start: spread, not all at once */
+	int64_t check_retry_at;	  /* a check failed for no fault of the token: back off */
+	uint32_t check_failures;
 
 	enum account_state state;    /* as last computed */
 	enum account_state reported; /* as last announced (events, hooks) */
@@ -69,54 +79,32 @@ struct account {
 	struct enroll_pending *enroll; /* an enrolment under way, or NULL */
 };
 
-#define ACCOUNT_VALIDATE_INTERVAL 86400 /* facebook tokens are inspected daily */
-
 int account_new(const struct engine_ctx *ctx, const struct account_config *cfg, struct app *app,
 		struct account **ret);
 /* Its operations must be gone (operation_cancel_all). */
 struct account *account_free(struct account *a);
-/* Reads the record's metadata from the vault (a record that does not open is quarantined). */
-void account_load(struct account *a);
 
 enum account_state account_compute_state(const struct account *a, int64_t now);
 /* When the next refresh attempt is planned (the status's next_refresh), 0 if none. */
 int64_t account_next_refresh(const struct account *a, int64_t now);
+/* When the token is next checked (CONTRACT 12.1), 0 never. */
+int64_t account_next_check(const struct account *a, int64_t now);
 /* When the account next needs attention (a refresh, a check, or the expiry), 0 never. */
 int64_t account_deadline(const struct account *a, int64_t now);
-/* Whether the token is due to be checked now rather than refreshed (facebook). */
-bool account_check_due(const struct account *a, int64_t now);
+/* Whether Meta has paused the account itself (its own usage figures), or its app. */
+bool account_paused(const struct account *a, int64_t now);
 bool account_expired_by_time(const struct account *a, int64_t now);
 /* Urgent (CONTRACT 11.9): now >= expires_at - before_expiry / 3; when that begins (0 never). */
 bool account_urgent(const struct account *a, int64_t now);
 int64_t account_urgent_at(const struct account *a);
-/* 0 if the token in hand may be sent to Meta, else why not (-ENOKEY, -EKEYREVOKED, -EKEYEXPIRED). */
+/* 0 if the token in hand may be served and refreshed, else why not (-ENOKEY,
+ * -EKEYREVOKED, -EKEYEXPIRED). */
 int account_usable(const struct account *a, int64_t now);
-
-/* ---- what Meta's answers do ---- */
-
-struct new_token {
-	const struct secret *token;
-	int64_t issued_at, expires_at; /* expires_at 0: never */
-	int64_t data_access_expires_at, last_validated;
-	bool refreshed, assumed;
-	const char *user_id, *scopes;
-	uint8_t token_type;
-};
-
-/* Seals a new token, then (only then) makes it the one served. */
-int account_store_token(struct account *a, const struct new_token *n);
-/* Meta's verdict on the token in hand (EXPIRED, REAUTH, NOT_EXTENDED). */
-void account_set_verdict(struct account *a, enum verdict v, const char *why);
-/* A failed refresh: the token in hand is kept; the next try backs off. */
-void account_note_failure(struct account *a, const char *why);
-/* Throttled: not the token's fault; the app's pause decides when it goes again. */
-void account_note_throttled(struct account *a, const char *why);
-/* debug_token said the token is good: its expiry, data access and scopes now. */
-void account_note_validated(struct account *a, int64_t expires_at, int64_t data_access_expires_at,
-			    const char *scopes);
-/* The scopes to seal with a new token: what Meta granted, else what the old
- * record says, else what the account asks for. */
-char *account_scopes_for(struct account *a, const char *granted);
+/* Whether it holds a token worth checking with Meta: a usable one, or one Meta
+ * withdrew until the user fixes something on Meta's side (CONTRACT 12.3). */
+bool account_checkable(const struct account *a, int64_t now);
+/* When an admin may refresh the token (issued_at + min_age); 0 now. */
+int64_t account_too_early(const struct account *a, int64_t now);
 
 /* Reports upward (ctx->events): recompute and announce; a new token is served. */
 void account_changed(struct account *a);

@@ -5,6 +5,7 @@
 
 #include "basic/log.h"
 #include "basic/util.h"
+#include "meta/schedule.h"
 #include "store/vault.h"
 
 static int http_submit(void *userdata, const struct secret *url, const struct secret *form,
@@ -100,6 +101,7 @@ struct app *app_free(struct app *app)
 	sd_event_source_disable_unref(app->wake);
 	sd_event_source_disable_unref(app->reconfigure_source);
 	free(app->queue);
+	free(app->credentials_error);
 	free(app->name);
 	free(app);
 	return NULL;
@@ -112,6 +114,7 @@ void app_set_transport(struct app *app, const struct app_transport *t, void *use
 }
 
 static void dispatch(struct app *app);
+static void wake_at(struct app *app, int64_t when);
 
 /* The CA file or timeout may have changed: a new HTTP client, once no request of
  * the old one is under way, and never from inside one of its callbacks. */
@@ -149,6 +152,13 @@ static void schedule_reconfigure(struct app *app)
 
 void app_configure(struct app *app, const struct app_config *cfg)
 {
+	/* a new secret or id may be the fix for rejected credentials: try again at once */
+	if (!secret_equal(app->cfg->secret, cfg->secret) || !streq(app->cfg->app_id, cfg->app_id)) {
+		app->credentials = CREDENTIALS_UNKNOWN;
+		app->credentials_error = mfree(app->credentials_error);
+		app->credentials_until = 0;
+		app->credentials_failures = 0;
+	}
 	app->cfg = cfg;
 	app->reconfigure = true;
 	schedule_reconfigure(app);
@@ -243,51 +253,84 @@ static void wake_at(struct app *app, int64_t when)
 		log_full(LOG_ERR, r, NULL, app->name, NULL, "cannot arm the app timer: %m");
 }
 
-/* Held back by usage above slow_above: the first urgent request may still go
- * (returns its index); otherwise *until is when the first of them turns urgent. */
-static size_t pick_urgent(struct app *app, int64_t now, int64_t *until)
+/* When r may go as far as its own account and the app's credentials say: 0 now. */
+static int64_t own_not_before(const struct app *app, struct app_request *r, int64_t now)
 {
-	size_t pick;
+	const struct config *c = app->ctx->config;
+	int64_t t = 0, u;
 
-	for (pick = 0; pick < app->n_queue; pick++)
-		if (app->queue[pick]->ops->urgent(app->queue[pick], now)) {
-			*until = 0;
-			return pick;
-		}
-	for (size_t i = 0; i < app->n_queue; i++) {
-		int64_t u = app->queue[i]->ops->urgent_at(app->queue[i]);
-		if (u > now && u < *until)
-			*until = u;
+	if (r->carries_credentials && r->scheduled && app->credentials == CREDENTIALS_REJECTED &&
+	    app->credentials_until > now)
+		t = app->credentials_until;
+	if (r->own) {
+		u = ratelimit_check(r->own, &c->rate_limit, now, r->ops->urgent(r, now), 0);
+		if (u > 0)
+			t = MAX(t, u);
 	}
-	return 0;
+	return t;
+}
+
+static int64_t earliest(int64_t a, int64_t b)
+{
+	return a <= 0 ? b : b <= 0 ? a : MIN(a, b);
+}
+
+/* The first waiting request that may go now, or -1 (and *wake: when to look again, 0 never). */
+static ssize_t pick(struct app *app, int64_t now, int64_t *wake)
+{
+	const struct config *c = app->ctx->config;
+
+	*wake = 0;
+	for (size_t i = 0; i < app->n_queue; i++) {
+		struct app_request *r = app->queue[i];
+		int64_t t = own_not_before(app, r, now);
+
+		if (t > 0) {
+			*wake = earliest(*wake, t);
+			continue;
+		}
+		t = ratelimit_check(&app->rl, &c->rate_limit, now, r->ops->urgent(r, now),
+				    app->in_flight);
+		if (t == 0)
+			return (ssize_t)i;
+		if (t < 0)
+			return -1; /* a probe is out: nothing else goes before its answer */
+		*wake = earliest(*wake, t);
+		if (app_paused(app, now) || app->rl.probe)
+			return -1; /* the app's pause holds them all */
+		/* held back above slow_above: look again when this one turns urgent */
+		if (r->ops->urgent_at(r) > now)
+			*wake = earliest(*wake, r->ops->urgent_at(r));
+	}
+	return -1;
 }
 
 static void dispatch(struct app *app)
 {
 	const struct config *c = app->ctx->config;
-	int64_t now = app->ctx->now();
+	int64_t now = app->ctx->now(), wake;
 
 	while (app->n_queue > 0 && !app->reconfigure &&
 	       app->in_flight < (unsigned)c->refresh.max_in_flight) {
 		struct app_request *r;
-		size_t pick = 0;
-		int64_t until = ratelimit_check(&app->rl, &c->rate_limit, now,
-						app->queue[0]->ops->urgent(app->queue[0], now),
-						app->in_flight);
+		ssize_t i = pick(app, now, &wake);
 
-		if (until > 0 && !app_paused(app, now) && !app->rl.probe)
-			pick = pick_urgent(app, now, &until);
-		if (until != 0) {
-			if (until > 0)
-				wake_at(app, until);
+		if (i < 0) {
+			if (wake > 0)
+				wake_at(app, wake);
 			return;
 		}
-		r = app->queue[pick];
-		remove_at(app, pick);
+		r = app->queue[i];
+		remove_at(app, (size_t)i);
 		app->in_flight++;
 		if (r->ops->send(r) < 0) /* else its answer reaches app_on_answer() */
 			app->in_flight--;
 	}
+}
+
+void app_kick(struct app *app)
+{
+	dispatch(app);
 }
 
 int app_submit(struct app *app, const struct secret *url, const struct secret *form,
@@ -313,23 +356,86 @@ void app_cancel(struct app *app, struct http_request *req)
 	dispatch(app);
 }
 
-void app_on_answer(struct app *app, const struct http_response *r, bool throttled)
+const char *app_credentials_name(enum app_credentials c)
+{
+	return c == CREDENTIALS_OK ? "ok" : c == CREDENTIALS_REJECTED ? "rejected" : "unknown";
+}
+
+/* What an answer to a call carrying the app's credentials says of them. */
+static void credentials_answer(struct app *app, enum verdict v, const char *why, int64_t now)
+{
+	const struct refresh_config *rc = &app->ctx->config->refresh;
+	bool was = app->credentials == CREDENTIALS_REJECTED;
+
+	if (v == VERDICT_OK) {
+		if (was)
+			log_app(LOG_NOTICE, app->name, "Meta accepts the app's credentials again");
+		app->credentials = CREDENTIALS_OK;
+		app->credentials_error = mfree(app->credentials_error);
+		app->credentials_failures = 0;
+		app->credentials_until = 0;
+		return;
+	}
+	if (v != VERDICT_CREDENTIALS)
+		return;
+	app->credentials = CREDENTIALS_REJECTED;
+	free(app->credentials_error);
+	app->credentials_error = strdup(why ?: "rejected");
+	app->credentials_failures++;
+	app->credentials_until =
+		now + schedule_backoff(rc->retry_initial, rc->retry_max, app->credentials_failures,
+				       app->ctx->random());
+	if (!was)
+		log_full(LOG_WARNING, 0, NULL, app->name, NULL,
+			 "credentials refused: %s; fix app_id or the app secret (app_secret_file "
+			 "or "
+			 "app_secret_credential) and run igtokenctl reload; no account changes "
+			 "state "
+			 "meanwhile",
+			 why ?: "");
+	wake_at(app, app->credentials_until);
+}
+
+static void log_pause(struct app *app, const char *who, int64_t paused, int64_t now, bool throttled)
+{
+	char d[32];
+
+	format_duration(paused - now, d, sizeof(d));
+	log_app(LOG_WARNING, app->name, "%s: no requests to %s for %s",
+		throttled ? "throttled by Meta" : "usage above stop_above", who, d);
+}
+
+int64_t app_on_answer(struct app *app, const struct http_response *r, enum verdict v,
+		      const char *why, struct app_request *req)
 {
 	const struct config *c = app->ctx->config;
-	int64_t now = app->ctx->now_ceil(), paused; /* a pause is never shorter than asked */
+	int64_t now = app->ctx->now_ceil(), paused,
+		own = 0; /* a pause is never shorter than asked */
 	struct rl_state before = app->rl;
+	struct rl_usage all, mine, theirs;
+	bool throttled = v == VERDICT_THROTTLED, own_throttled;
 
 	slot_freed(app);
-	paused = ratelimit_on_answer(&app->rl, &c->rate_limit, &c->refresh, now,
-				     throttled ? RL_ANSWER_THROTTLED : RL_ANSWER_OK, r->app_usage,
-				     r->buc_usage, r->retry_after, app->ctx->random());
+	(void)ratelimit_parse_usage(r->app_usage, r->buc_usage, now, &all);
+	ratelimit_split(&all, req && req->ops->user_id ? req->ops->user_id(req) : NULL, &theirs,
+			&mine);
+	/* a throttle that comes with the account's own figures is the account's (CONTRACT 12.8) */
+	own_throttled = throttled && req && req->own && mine.n_buc > 0;
+	paused = ratelimit_apply(&app->rl, &c->rate_limit, &c->refresh, now,
+				 throttled && !own_throttled ? RL_ANSWER_THROTTLED : RL_ANSWER_OK,
+				 &theirs, r->retry_after, app->ctx->random());
+	if (req && req->own)
+		own = ratelimit_apply(req->own, &c->rate_limit, &c->refresh, now,
+				      own_throttled ? RL_ANSWER_THROTTLED : RL_ANSWER_OK, &mine,
+				      r->retry_after, app->ctx->random());
+	if (req && req->carries_credentials && !r->error)
+		credentials_answer(app, v, why, now);
 	if (paused && paused != before.paused_until) {
-		char d[32];
-		format_duration(paused - now, d, sizeof(d));
-		log_app(LOG_WARNING, app->name, "%s: no requests to this app for %s",
-			throttled ? "throttled by Meta" : "usage above stop_above", d);
+		log_pause(app, "this app", paused, now, throttled);
 		wake_at(app, paused);
 	}
+	if (own)
+		wake_at(app, own);
 	if (app->rl.paused_until != before.paused_until ||
 	    app->rl.throttle_count != before.throttle_count ||
 	    app->rl.backoff_level != before.backoff_level)
@@ -337,4 +443,5 @@ void app_on_answer(struct app *app, const struct http_response *r, bool throttle
 	dispatch(app);
 	if (paused && paused != before.paused_until)
 		pause_changed(app);
+	return own;
 }

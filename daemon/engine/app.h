@@ -12,6 +12,7 @@
 
 #include "engine/context.h"
 #include "meta/ratelimit.h"
+#include "meta/verdict.h"
 #include "net/http.h"
 
 struct app_request;
@@ -24,12 +25,24 @@ struct app_request_ops {
 	int64_t (*urgent_at)(struct app_request *r); /* when it turns urgent, 0 never */
 	/* A pause began or ended while it waits (its account may show `throttled`). */
 	void (*pause_changed)(struct app_request *r);
+	/* Its account's user id: usage figures named with it are the account's own. */
+	const char *(*user_id)(struct app_request *r);
 };
 
 struct app_request {
 	const struct app_request_ops *ops;
 	bool queued;
+	bool scheduled;		  /* nobody waits for it: the credentials' backoff may hold it */
+	bool carries_credentials; /* the app secret or app token goes with it */
+	struct rl_state *own;	  /* its account's own rate-limit state (CONTRACT 12.8), or NULL */
 };
+
+enum app_credentials {
+	CREDENTIALS_UNKNOWN, /* no call with them has been answered yet */
+	CREDENTIALS_OK,
+	CREDENTIALS_REJECTED, /* Meta refused the app's secret or id: calls with them back off */
+};
+const char *app_credentials_name(enum app_credentials c);
 
 /* How requests reach Meta: the app's HTTP client, or a fake in tests. */
 struct app_transport {
@@ -46,6 +59,10 @@ struct app {
 	const struct app_transport *transport;
 	void *transport_userdata;
 	struct rl_state rl;
+	enum app_credentials credentials;
+	char *credentials_error;   /* what Meta said, while rejected */
+	int64_t credentials_until; /* calls with them wait until then */
+	uint32_t credentials_failures;
 	struct app_request **queue; /* waiting to go out, in order */
 	size_t n_queue, queue_size;
 	unsigned in_flight;
@@ -68,13 +85,18 @@ void app_enqueue(struct app *app, struct app_request *r);
  * requests that may go now go, and those waiting hear the pause changed. */
 void app_wake(struct app *app);
 void app_dequeue(struct app *app, struct app_request *r);
+/* A waiting request may go now (someone waits for it): the queue is looked at again. */
+void app_kick(struct app *app);
 bool app_paused(const struct app *app, int64_t now);
 
 /* From a send callback: the request goes out; cb runs once with Meta's answer,
  * which must then reach app_on_answer(). */
 int app_submit(struct app *app, const struct secret *url, const struct secret *form,
 	       http_callback_t cb, void *userdata, struct http_request **ret);
-/* The answer to a request of this app: rate-limit bookkeeping, then the next ones go. */
-void app_on_answer(struct app *app, const struct http_response *r, bool throttled);
+/* The answer to request req of this app: rate-limit bookkeeping (the app's, and
+ * req's account's), what it says of the app's credentials, then the next ones go.
+ * Returns when the request's account is now paused on its own, else 0. */
+int64_t app_on_answer(struct app *app, const struct http_response *r, enum verdict v,
+		      const char *why, struct app_request *req);
 /* A request under way is given up (its account leaves): cancelled, its slot freed. */
 void app_cancel(struct app *app, struct http_request *req);

@@ -7,6 +7,7 @@
 
 #include "basic/log.h"
 #include "basic/util.h"
+#include "engine/account-record.h"
 #include "engine/manager.h"
 #include "engine/operation.h"
 #include "engine/reload.h"
@@ -14,6 +15,7 @@
 #include "meta/enroll.h"
 #include "meta/graph-url.h"
 #include "meta/graph.h"
+#include "meta/signed-request.h"
 
 static const struct principal_list *op_admins(void *ud)
 {
@@ -112,6 +114,8 @@ static void answer_result(struct account *a, int error, const char *message, voi
 	if (with_state)
 		cJSON_AddStringToObject(ans, "state", account_state_name(a->state));
 	cJSON_AddNumberToObject(ans, "expires_at", (double)a->expires_at);
+	/* Meta has not said when it expires: import time + 60 days (CONTRACT 12.4) */
+	cJSON_AddBoolToObject(ans, "expiry_assumed", a->expiry_assumed);
 	control_answer(req, ans);
 }
 
@@ -142,6 +146,16 @@ static void op_import(void *ud, struct control_request *req, void *account, stru
 	char fp[SECRET_FP_LEN];
 	(void)ud;
 
+	if (token->len >= 4 &&
+	    (memcmp(token->data, "IGQV", 4) == 0 || memcmp(token->data, "IGQW", 4) == 0)) {
+		secret_free(token);
+		control_answer_error(
+			req, -EINVAL,
+			"this is an Instagram Basic Display token: Meta shut that API down on "
+			"2024-12-04 and its tokens no longer work; connect the account through "
+			"Instagram Login instead (igtokenctl enroll, or import an IGAA... token)");
+		return;
+	}
 	secret_fingerprint(token, fp);
 	log_account(LOG_INFO, a->name, a->app->name, NULL, "import of %s token fp=%s by uid %u",
 		    short_lived ? "a short-lived" : "a long-lived", fp,
@@ -254,6 +268,91 @@ static void op_metrics(void *ud, struct control_request *req, const struct calle
 	control_answer(req, ans);
 }
 
+/* Revoke (CONTRACT 12.13): the token goes from memory, vault and sink; Meta is not told. */
+static void op_revoke(void *ud, struct control_request *req, void *account)
+{
+	struct manager *m = ud;
+	struct account *a = account;
+	char why[128];
+	cJSON *ans;
+	int r;
+
+	snprintf(why, sizeof(why), "token revoked by uid %u",
+		 (unsigned)control_request_caller(req)->uid);
+	if (a->has_token || a->verdict != VERDICT_OK) {
+		r = account_wipe_token(a, VERDICT_OK, why);
+		if (r < 0) {
+			control_answer_error(req, -EIO,
+					     "cannot overwrite the vault record: the token stays");
+			return;
+		}
+	}
+	operation_cancel_all(a, -ENOKEY, "the token was revoked");
+	account_changed(a);
+	manager_update_sink(m, a);
+	ans = control_answer_new();
+	cJSON_AddStringToObject(ans, "account", a->name);
+	cJSON_AddStringToObject(ans, "state", account_state_name(a->state));
+	control_answer(req, ans);
+}
+
+/* Meta's deauthorize callback, forwarded (CONTRACT 12.13): the accounts of that
+ * user in that app lose their token and need a new login. */
+static void op_deauthorize(void *ud, struct control_request *req, const char *app_name,
+			   const char *sr)
+{
+	struct manager *m = ud;
+	struct app *app = manager_find_app(m, app_name);
+	struct signed_request s = { 0 };
+	const char *why = NULL;
+	char msg[256];
+	cJSON *ans, *list;
+	int r, failed = 0;
+
+	if (!app) {
+		control_answer_error(req, -EINVAL, "no such app");
+		return;
+	}
+	r = signed_request_parse(sr, app->cfg->secret, &s, &why);
+	if (r < 0) {
+		log_app(LOG_WARNING, app->name, "deauthorize refused: %s", why);
+		control_answer_error(req, r == -ENOMEM ? -ENOMEM : -EINVAL, why);
+		return;
+	}
+	ans = control_answer_new();
+	list = cJSON_AddArrayToObject(ans, "accounts");
+	snprintf(msg, sizeof(msg),
+		 "the user removed the app on Meta's side (deauthorize callback): a new login is "
+		 "needed");
+	for (size_t i = 0; i < m->n_accounts; i++) {
+		struct account *a = m->accounts[i];
+		if (a->app != app || !a->user_id || !streq(a->user_id, s.user_id))
+			continue;
+		if (account_wipe_token(a, VERDICT_REAUTH, msg) < 0) {
+			failed++; /* logged; the others still go */
+			continue;
+		}
+		operation_cancel_all(a, -EKEYREVOKED, msg);
+		account_changed(a); /* on_state_change fires */
+		manager_update_sink(m, a);
+		cJSON_AddItemToArray(list, cJSON_CreateString(a->name));
+	}
+	log_app(LOG_NOTICE, app->name, "deauthorize for user %s: %d account(s) wiped", s.user_id,
+		cJSON_GetArraySize(list));
+	signed_request_clear(&s);
+	if (failed) {
+		cJSON_Delete(ans);
+		snprintf(msg, sizeof(msg),
+			 "%d matching account(s) could not be wiped (the vault could not be "
+			 "written, "
+			 "see the journal): send it again",
+			 failed);
+		control_answer_error(req, -EIO, msg);
+		return;
+	}
+	control_answer(req, ans);
+}
+
 const struct control_ops commands_ops = {
 	.admins = op_admins,
 	.lookup = op_lookup,
@@ -265,4 +364,6 @@ const struct control_ops commands_ops = {
 	.enroll_finish = op_enroll_finish,
 	.reload = op_reload,
 	.metrics = op_metrics,
+	.revoke = op_revoke,
+	.deauthorize = op_deauthorize,
 };

@@ -2,9 +2,11 @@
 #include "engine/operation.h"
 
 #include <stdio.h>
+#include <time.h>
 
 #include "basic/log.h"
 #include "basic/util.h"
+#include "engine/account-record.h"
 #include "engine/steps.h"
 
 struct waiter {
@@ -17,7 +19,6 @@ struct op {
 	struct app_request slot; /* its turn in the app's queue */
 	struct account *account;
 	struct op_state st;
-	bool scheduled; /* started by the schedule; nobody waits for it */
 	bool started;
 	struct http_request *req; /* under way */
 	struct waiter *waiters;
@@ -72,8 +73,33 @@ static const char *paused_message(const struct account *a, int64_t now, char *bu
 {
 	char d[32];
 
-	format_duration(a->app->rl.paused_until - now, d, sizeof(d));
-	snprintf(buf, len, "app '%s' is paused by Meta's rate limits for %s", a->app->name, d);
+	if (a->rl.paused_until > now) {
+		format_duration(a->rl.paused_until - now, d, sizeof(d));
+		snprintf(buf, len, "account '%s' is paused by Meta's rate limits for %s", a->name,
+			 d);
+	} else {
+		format_duration(a->app->rl.paused_until - now, d, sizeof(d));
+		snprintf(buf, len, "app '%s' is paused by Meta's rate limits for %s", a->app->name,
+			 d);
+	}
+	return buf;
+}
+
+static const char *too_early_message(const struct account *a, int64_t when, int64_t now, char *buf,
+				     size_t len)
+{
+	char age[32], wait[32], at[64];
+	time_t t = (time_t)when;
+	struct tm tm;
+
+	format_duration(now - a->issued_at, age, sizeof(age));
+	format_duration(when - now, wait, sizeof(wait));
+	gmtime_r(&t, &tm);
+	strftime(at, sizeof(at), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	snprintf(buf, len,
+		 "the token is %s old and Meta refreshes tokens only once they are min_age old: "
+		 "refresh after %s (in %s)",
+		 age, at, wait);
 	return buf;
 }
 
@@ -81,7 +107,10 @@ static const char *paused_message(const struct account *a, int64_t now, char *bu
 
 static void wait_turn(struct account *a, struct op *op)
 {
-	a->activity = ACTIVITY_WAITING;
+	unsigned flags = steps_flags(op->st.step);
+
+	op->slot.carries_credentials = flags & (GRAPH_CLIENT_SECRET | GRAPH_APP_TOKEN);
+	a->activity = steps_is_check(&op->st) ? ACTIVITY_CHECKING : ACTIVITY_WAITING;
 	account_changed(a);
 	app_enqueue(a->app, &op->slot); /* may go out at once */
 }
@@ -105,7 +134,9 @@ static int slot_send(struct app_request *slot)
 		finish(a, -EIO, why);
 		return k;
 	}
-	a->activity = steps_own_token(&op->st) ? ACTIVITY_REFRESHING : ACTIVITY_ACQUIRING;
+	a->activity = steps_is_check(&op->st)	 ? ACTIVITY_CHECKING
+		      : steps_own_token(&op->st) ? ACTIVITY_REFRESHING
+						 : ACTIVITY_ACQUIRING;
 	account_changed(a);
 	return 0;
 }
@@ -115,7 +146,7 @@ static bool slot_urgent(struct app_request *slot, int64_t now)
 	struct op *op = container_of(slot, struct op, slot);
 
 	/* an admin or an import waits for it */
-	return !op->scheduled || account_urgent(op->account, now);
+	return !op->slot.scheduled || account_urgent(op->account, now);
 }
 
 static int64_t slot_urgent_at(struct app_request *slot)
@@ -128,11 +159,17 @@ static void slot_pause_changed(struct app_request *slot)
 	account_changed(container_of(slot, struct op, slot)->account);
 }
 
+static const char *slot_user_id(struct app_request *slot)
+{
+	return container_of(slot, struct op, slot)->account->user_id;
+}
+
 static const struct app_request_ops slot_ops = {
 	.send = slot_send,
 	.urgent = slot_urgent,
 	.urgent_at = slot_urgent_at,
 	.pause_changed = slot_pause_changed,
+	.user_id = slot_user_id,
 };
 
 static void on_answer(const struct http_response *r, void *userdata)
@@ -142,9 +179,12 @@ static void on_answer(const struct http_response *r, void *userdata)
 	struct graph_verdict v;
 	struct step_result res;
 
+	struct rl_state own = a->rl;
+
 	op->req = NULL; /* the request frees itself after this callback */
 	a->activity = ACTIVITY_IDLE;
-	graph_classify(r->error, r->error_text, r->status, r->body, r->body_len, &v);
+	graph_classify(r->error, r->error_text, r->status, r->body, r->body_len,
+		       steps_flags(op->st.step), &v);
 	/* Meta may quote what it was sent: no token or code goes further than here */
 	graph_scrub(v.why, op->st.token);
 	graph_scrub(v.why, op->st.code);
@@ -153,7 +193,12 @@ static void on_answer(const struct http_response *r, void *userdata)
 	if (v.verdict != VERDICT_OK)
 		log_account(LOG_DEBUG, a->name, a->app->name, NULL, "answer: %s (%s)",
 			    verdict_name(v.verdict), v.why);
-	app_on_answer(a->app, r, v.verdict == VERDICT_THROTTLED);
+	if (app_on_answer(a->app, r, v.verdict, v.why, &op->slot) > 0 && !steps_own_token(&op->st))
+		log_account(LOG_WARNING, a->name, a->app->name, NULL,
+			    "Meta paused this account's own calls: %s", v.why);
+	if (own.paused_until != a->rl.paused_until || own.throttle_count != a->rl.throttle_count ||
+	    own.backoff_level != a->rl.backoff_level)
+		account_persist(a); /* a restart keeps the account's pause */
 	steps_answer(a, &op->st, r, &v, &res);
 	if (!res.done) {
 		op->st.step = res.next;
@@ -174,11 +219,15 @@ static void start(struct account *a)
 	if (!op || op->started)
 		return;
 	op->started = true;
-	if (steps_own_token(&op->st) && (k = account_usable(a, now)) < 0) {
+	if (op->st.kind == OP_CHECK && !account_checkable(a, now)) {
+		finish(a, -ENOKEY, "no token to check");
+		return;
+	}
+	if (op->st.kind == OP_REFRESH && (k = account_usable(a, now)) < 0) {
 		finish(a, k, "the token cannot be refreshed");
 		return;
 	}
-	if (!op->scheduled && app_paused(a->app, now)) {
+	if (!op->slot.scheduled && account_paused(a, now)) {
 		char msg[128];
 		finish(a, -EBUSY, paused_message(a, now, msg, sizeof(msg)));
 		return;
@@ -216,9 +265,10 @@ static struct op *new_op(struct account *a, enum op_kind kind, op_done_t done, v
 		return NULL;
 	}
 	op->slot.ops = &slot_ops;
+	op->slot.own = &a->rl;
+	op->slot.scheduled = !done;
 	op->account = a;
 	op->st.kind = kind;
-	op->scheduled = !done;
 	return op;
 }
 
@@ -234,20 +284,34 @@ static void push(struct account *a, struct op *op)
 
 void operation_refresh(struct account *a, op_done_t done, void *userdata)
 {
-	int64_t now = a->ctx->now();
+	int64_t now = a->ctx->now(), when;
+	char msg[256];
 	struct op *op;
+	int k;
 
-	if (done && app_paused(a->app, now)) {
+	if (done && (k = account_usable(a, now)) < 0) {
+		done(a, k, "the token cannot be refreshed", userdata);
+		return;
+	}
+	if (done && account_paused(a, now)) {
 		/* Meta asked for quiet: an admin hears so now rather than hours later */
-		char msg[128];
 		done(a, -EBUSY, paused_message(a, now, msg, sizeof(msg)), userdata);
+		return;
+	}
+	if (done && (when = account_too_early(a, now)) > 0) {
+		/* Meta would refuse it (CONTRACT 12.9): say when, without asking */
+		done(a, -ETIME, too_early_message(a, when, now, msg, sizeof(msg)), userdata);
 		return;
 	}
 	/* one refresh per account at a time: join the one under way or waiting */
 	for (op = a->ops; op; op = op->next)
 		if (op->st.kind == OP_REFRESH) {
-			if (done)
-				op->scheduled = false;
+			if (done && op->slot.scheduled) {
+				op->slot.scheduled =
+					false; /* now someone waits: no backoff holds it */
+				if (op->slot.queued)
+					app_kick(a->app);
+			}
 			if (add_waiter(op, done, userdata) < 0)
 				done(a, -ENOMEM, "out of memory", userdata);
 			return;
@@ -285,6 +349,7 @@ void operation_enroll(struct account *a, struct secret *code, op_done_t done, vo
 
 void operation_on_deadline(struct account *a, int64_t now)
 {
+	int64_t when;
 	struct op *op;
 
 	if (a->ops || account_deadline(a, now) > now)
@@ -293,11 +358,17 @@ void operation_on_deadline(struct account *a, int64_t now)
 		account_changed(a);
 		return;
 	}
-	if (!account_check_due(a, now)) {
+	when = account_next_refresh(a, now);
+	if (when > 0 && when <= now) {
 		operation_refresh(a, NULL, NULL);
 		return;
 	}
-	op = new_op(a, OP_VALIDATE, NULL, NULL);
+	when = account_next_check(a, now);
+	if (when == 0 || when > now) {
+		account_changed(a); /* nothing due: file the next deadline */
+		return;
+	}
+	op = new_op(a, OP_CHECK, NULL, NULL);
 	if (op)
 		push(a, op);
 }

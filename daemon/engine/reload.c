@@ -7,6 +7,7 @@
 #include "basic/log.h"
 #include "basic/util.h"
 #include "conf/config-load.h"
+#include "engine/account-record.h"
 #include "engine/hooks.h"
 #include "engine/operation.h"
 #include "engine/sink.h"
@@ -146,8 +147,11 @@ static void switch_to(struct manager *m, struct config *c, struct plan *p)
 		if (old_sink &&
 		    (!c->accounts[i]->sink || !streq(old_sink->path, c->accounts[i]->sink->path)))
 			(void)sink_remove(old_sink); /* moved or dropped */
-		a->cfg = c->accounts[i];
-		a->name = a->cfg->name; /* the old config goes below */
+		if (a->keep)
+			account_reconfigure(a, c->accounts[i]); /* the old config goes below */
+		else
+			a->cfg = c->accounts[i];
+		a->name = a->cfg->name;
 		if (!a->keep) {
 			account_load(a);
 			a->state = a->reported = account_compute_state(a, m->ctx.now());

@@ -6,6 +6,8 @@
 
 #include "basic/log.h"
 #include "basic/util.h"
+#include "engine/account-record.h"
+#include "meta/graph-parse.h"
 #include "meta/graph-url.h"
 #include "store/vault.h"
 
@@ -17,13 +19,36 @@ void op_state_clear(struct op_state *s)
 	secret_free(s->code);
 	secret_free(s->current);
 	free(s->user_id);
+	free(s->username);
 	free(s->scopes);
 	*s = (struct op_state){ 0 };
 }
 
 bool steps_own_token(const struct op_state *s)
 {
-	return s->kind == OP_REFRESH || s->kind == OP_VALIDATE;
+	return s->kind == OP_REFRESH || s->kind == OP_CHECK;
+}
+
+bool steps_is_check(const struct op_state *s)
+{
+	return s->kind == OP_CHECK;
+}
+
+unsigned steps_flags(enum op_step step)
+{
+	switch (step) {
+	case STEP_REFRESH:
+	case STEP_IMPORT_REFRESH: return GRAPH_REFRESH;
+	case STEP_EXCHANGE:
+	case STEP_IMPORT_EXCHANGE:
+	case STEP_IG_CODE:
+	case STEP_FB_CODE:
+	case STEP_FB_EXCHANGE:
+	case STEP_FB_REEXCHANGE: return GRAPH_CLIENT_SECRET;
+	case STEP_FB_DEBUG_NEW:
+	case STEP_FB_VALIDATE: return GRAPH_APP_TOKEN;
+	default: return 0;
+	}
 }
 
 enum op_step steps_first(const struct account *a, const struct op_state *s)
@@ -34,10 +59,10 @@ enum op_step steps_first(const struct account *a, const struct op_state *s)
 	case OP_REFRESH:
 		if (!fb)
 			return STEP_REFRESH;
-		/* page tokens that never expire are validated, not refreshed */
-		return a->expires_at == 0 || a->token_type == 1 ? STEP_FB_VALIDATE
-								: STEP_FB_REEXCHANGE;
-	case OP_VALIDATE: return STEP_FB_VALIDATE;
+		/* page tokens and tokens that never expire are validated, not refreshed */
+		return a->expires_at == 0 || a->token_type == TOKEN_PAGE ? STEP_FB_VALIDATE
+									 : STEP_FB_REEXCHANGE;
+	case OP_CHECK: return fb ? STEP_FB_VALIDATE : STEP_IG_CHECK;
 	case OP_IMPORT: return fb ? STEP_FB_DEBUG_NEW : STEP_ME;
 	case OP_ENROLL:
 	default: return fb ? STEP_FB_CODE : STEP_IG_CODE;
@@ -48,10 +73,13 @@ int steps_request(struct account *a, struct op_state *s, struct secret **url, st
 {
 	_cleanup_(record_freep) struct vault_record *cur = NULL;
 	const struct app_config *ac = a->app->cfg;
+	bool sixty = a->token_type == TOKEN_SYSTEM_USER;
 	int k;
 
 	if (steps_own_token(s)) {
 		k = vault_load(a->ctx->vault, a->name, &cur);
+		if (k >= 0 && !cur->token)
+			k = -ENOKEY;
 		if (k < 0)
 			return k;
 		/* kept to scrub it from Meta's answer, should Meta quote it */
@@ -62,13 +90,15 @@ int steps_request(struct account *a, struct op_state *s, struct secret **url, st
 	}
 	switch (s->step) {
 	case STEP_REFRESH: return graph_url_ig_refresh(ac, cur->token, url);
+	case STEP_IG_CHECK: return graph_url_ig_me(ac, cur->token, url);
 	case STEP_ME: return graph_url_ig_me(ac, s->token, url);
-	case STEP_EXCHANGE: return graph_url_ig_exchange(ac, s->token, url);
+	case STEP_EXCHANGE:
+	case STEP_IMPORT_EXCHANGE: return graph_url_ig_exchange(ac, s->token, url);
 	case STEP_IMPORT_REFRESH: return graph_url_ig_refresh(ac, s->token, url);
 	case STEP_IG_CODE: return graph_url_ig_code(ac, s->code->data, url, form);
 	case STEP_FB_CODE: return graph_url_fb_code(ac, s->code->data, url);
-	case STEP_FB_EXCHANGE: return graph_url_fb_exchange(ac, s->token, url);
-	case STEP_FB_REEXCHANGE: return graph_url_fb_exchange(ac, cur->token, url);
+	case STEP_FB_EXCHANGE: return graph_url_fb_exchange(ac, s->token, false, url);
+	case STEP_FB_REEXCHANGE: return graph_url_fb_exchange(ac, cur->token, sixty, url);
 	case STEP_FB_DEBUG_NEW: return graph_url_fb_debug(ac, s->token, url);
 	case STEP_FB_VALIDATE: return graph_url_fb_debug(ac, cur->token, url);
 	}
@@ -98,6 +128,15 @@ static void failed_to_seal(struct step_result *ret, int k)
 	done(ret, -EIO, why);
 }
 
+static uint8_t token_type_of(const char *type)
+{
+	if (type && streq(type, "PAGE"))
+		return TOKEN_PAGE;
+	if (type && streq(type, "SYSTEM_USER"))
+		return TOKEN_SYSTEM_USER;
+	return TOKEN_USER;
+}
+
 /* A token from an answer (refresh, exchange, code): issued when the request was sent. */
 static struct new_token from_answer(const struct graph_token *t, const struct http_response *r,
 				    const struct op_state *s)
@@ -112,27 +151,57 @@ static struct new_token from_answer(const struct graph_token *t, const struct ht
 	};
 }
 
-/* ---- answers about the account's own token (refresh, validate) ---- */
+/* ---- answers about the account's own token (refresh, check) ---- */
 
-static void validated(struct account *a, const struct http_response *r, struct step_result *ret)
+/* debug_token's answer on the token in hand. */
+static void validated(struct account *a, const struct op_state *s, const struct http_response *r,
+		      struct step_result *ret)
 {
 	struct graph_token t = { 0 };
-	int64_t now = a->ctx->now();
+	struct graph_verdict v;
 
 	if (graph_parse_debug(r->body, r->body_len, &t) < 0) {
-		account_note_failure(a, "Meta's debug_token answer is unreadable");
-		return done(ret, -EREMOTEIO, a->last_error);
+		if (steps_is_check(s))
+			account_note_check_failed(a, "Meta's debug_token answer is unreadable");
+		else
+			account_note_failure(a, "Meta's debug_token answer is unreadable");
+		return done(ret, -EREMOTEIO, "Meta's debug_token answer is unreadable");
 	}
 	if (!t.is_valid) {
-		bool gone = a->expires_at && a->expires_at <= now;
-		account_set_verdict(a, gone ? VERDICT_EXPIRED : VERDICT_REAUTH,
-				    gone ? "debug_token: the token has expired"
-					 : "debug_token: the token is no longer valid");
+		struct graph_token_error e = { t.error_code, t.error_subcode, t.error_message };
+		graph_describe_token_error(&e, account_expired_by_time(a, a->ctx->now()), &v);
+		graph_scrub(v.why, s->current);
+		account_set_verdict(a, v.verdict, v.why);
 		graph_token_clear(&t);
 		return done(ret, verdict_to_errno(a->verdict), a->last_error);
 	}
-	account_note_validated(a, t.expires_at, t.data_access_expires_at, t.scopes);
+	account_note_validated(a,
+			       &(struct check_facts){
+				       .expires_at = t.expires_at,
+				       .data_access_expires_at = t.data_access_expires_at,
+				       .scopes = t.scopes,
+				       .token_type = t.type ? token_type_of(t.type) : -1,
+			       },
+			       !steps_is_check(s));
 	graph_token_clear(&t);
+	done(ret, 0, NULL);
+}
+
+/* /me answered with the token in hand: it is good (CONTRACT 12.1). */
+static void checked_ig(struct account *a, const struct http_response *r, struct step_result *ret)
+{
+	_cleanup_free_ char *id = NULL, *username = NULL;
+
+	if (graph_parse_me(r->body, r->body_len, &id, &username) < 0) {
+		account_note_check_failed(a, "Meta's answer to /me holds no user id");
+		return done(ret, -EREMOTEIO, "Meta's answer to /me holds no user id");
+	}
+	account_note_validated(a,
+			       &(struct check_facts){ .expires_at = -1,
+						      .data_access_expires_at = -1,
+						      .username = username,
+						      .token_type = -1 },
+			       false);
 	done(ret, 0, NULL);
 }
 
@@ -164,7 +233,8 @@ static void refreshed(struct account *a, const struct op_state *s, const struct 
 	n.refreshed = true;
 	n.token_type = a->token_type;
 	n.data_access_expires_at = a->data_access_expires_at;
-	n.last_validated = a->last_validated;
+	/* a refresh proves the token good; a re-exchange keeps the facebook check's schedule */
+	n.last_validated = s->step == STEP_REFRESH ? a->ctx->now() : a->last_validated;
 	if (s->step == STEP_FB_REEXCHANGE && n.expires_at <= a->expires_at + NO_EXTENSION_SLACK) {
 		/* Meta did not move the expiry: this token cannot be extended */
 		graph_token_clear(&t);
@@ -188,60 +258,118 @@ static void own_token_answer(struct account *a, const struct op_state *s,
 			     const struct http_response *r, const struct graph_verdict *v,
 			     struct step_result *ret)
 {
+	bool check = steps_is_check(s);
+
 	switch (v->verdict) {
 	case VERDICT_OK:
 		if (s->step == STEP_FB_VALIDATE)
-			return validated(a, r, ret);
+			return validated(a, s, r, ret);
+		if (s->step == STEP_IG_CHECK)
+			return checked_ig(a, r, ret);
 		return refreshed(a, s, r, ret);
 	case VERDICT_EXPIRED:
-	case VERDICT_REAUTH: account_set_verdict(a, v->verdict, v->why); break;
-	case VERDICT_THROTTLED: account_note_throttled(a, v->why); break;
-	default: account_note_failure(a, v->why); break;
+	case VERDICT_REAUTH:
+	case VERDICT_REAUTH_RECOVERABLE: account_set_verdict(a, v->verdict, v->why); break;
+	case VERDICT_CREDENTIALS:
+		/* not the token's fault (CONTRACT 12.2): the app backs off, the account stays */
+		if (check)
+			account_note_check_failed(a, v->why);
+		else if (!(steps_flags(s->step) & (GRAPH_CLIENT_SECRET | GRAPH_APP_TOKEN)))
+			account_note_failure(a, v->why); /* 101 on a call without them: back off */
+		break;
+	case VERDICT_THROTTLED:
+		if (check)
+			account_note_check_failed(a, v->why);
+		else
+			account_note_throttled(a, v->why);
+		break;
+	default:
+		if (check)
+			account_note_check_failed(a, v->why);
+		else
+			account_note_failure(a, v->why);
+		break;
 	}
 	done(ret, verdict_to_errno(v->verdict), v->why);
 }
 
 /* ---- answers about a candidate token (import, enrolment) ---- */
 
-static void keep_candidate_facts(struct op_state *s, struct graph_token *t)
+static void keep_string(char **dst, char **src)
 {
-	if (t->user_id) {
-		free(s->user_id);
-		s->user_id = TAKE_PTR(t->user_id);
-	}
-	if (t->scopes) {
-		free(s->scopes);
-		s->scopes = TAKE_PTR(t->scopes);
+	if (*src) {
+		free(*dst);
+		*dst = TAKE_PTR(*src);
 	}
 }
 
-/* Seals the candidate and ends the operation. */
-static void store_candidate(struct account *a, const struct new_token *n, struct step_result *ret)
+static void keep_candidate_facts(struct op_state *s, struct graph_token *t)
 {
-	/* facebook: a token from an exchange has last_validated 0, so debug_token
-	 * inspects it right after (scopes, data access expiry) */
-	int k = account_store_token(a, n);
+	keep_string(&s->user_id, &t->user_id);
+	keep_string(&s->scopes, &t->scopes);
+	keep_string(&s->username, &t->username);
+}
 
+/* Seals the candidate and ends the operation. */
+static void store_candidate(struct account *a, struct op_state *s, struct new_token *n,
+			    struct step_result *ret)
+{
+	int k;
+
+	n->username = s->username;
+	n->token_type = s->token_type;
+	n->data_access_expires_at = s->data_access_expires_at;
+	/* what Meta has not inspected yet is checked right after (it shows in no state) */
+	n->last_validated = s->validated ? a->ctx->now() : 0;
+	k = account_store_token(a, n);
 	if (k < 0)
 		return failed_to_seal(ret, k);
 	account_refreshed(a);
 	done(ret, 0, NULL);
 }
 
+/* The candidate's real expiry is unknown: the documented lifetime, until its first refresh says. */
+static void store_assumed(struct account *a, struct op_state *s, const char *why,
+			  struct step_result *ret)
+{
+	int64_t now = a->ctx->now();
+	struct new_token n = {
+		.token = s->token,
+		.issued_at = now,
+		.expires_at = now + GRAPH_DEFAULT_LIFETIME,
+		.assumed = true,
+		.user_id = s->user_id,
+		.scopes = s->scopes,
+	};
+
+	log_account(LOG_INFO, a->name, a->app->name, NULL,
+		    "the imported token's real expiry is unknown (%s); assuming a 60-day lifetime "
+		    "until its first refresh",
+		    why);
+	store_candidate(a, s, &n, ret);
+}
+
 static void debugged_candidate(struct account *a, struct op_state *s, const struct http_response *r,
 			       struct step_result *ret)
 {
 	struct graph_token t = { 0 };
+	struct graph_verdict v;
 	int64_t now = a->ctx->now();
 	struct new_token n;
 
 	if (graph_parse_debug(r->body, r->body_len, &t) < 0)
 		return done(ret, -EREMOTEIO, "Meta's debug_token answer is unreadable");
 	if (!t.is_valid) {
+		struct graph_token_error e = { t.error_code, t.error_subcode, t.error_message };
+		graph_describe_token_error(&e, false, &v);
+		graph_scrub(v.why, s->token);
 		graph_token_clear(&t);
-		return done(ret, -EKEYREVOKED, "Meta says this token is not valid (debug_token)");
+		return done(ret, verdict_to_errno(v.verdict), v.why);
 	}
 	keep_candidate_facts(s, &t);
+	s->token_type = token_type_of(t.type);
+	s->data_access_expires_at = MAX(t.data_access_expires_at, 0);
+	s->validated = true;
 	if (s->short_lived) {
 		graph_token_clear(&t);
 		return next(ret, STEP_FB_EXCHANGE);
@@ -250,14 +378,11 @@ static void debugged_candidate(struct account *a, struct op_state *s, const stru
 		.token = s->token,
 		.issued_at = now,
 		.expires_at = t.expires_at >= 0 ? t.expires_at : now + GRAPH_DEFAULT_LIFETIME,
-		.data_access_expires_at = MAX(t.data_access_expires_at, 0),
-		.last_validated = now,
 		.user_id = s->user_id,
 		.scopes = s->scopes,
-		.token_type = t.type && streq(t.type, "PAGE"),
 	};
 	graph_token_clear(&t);
-	store_candidate(a, &n, ret);
+	store_candidate(a, s, &n, ret);
 }
 
 /* The candidate token changes hands: a code became a token, or a short-lived one a long-lived one. */
@@ -278,14 +403,14 @@ static void candidate_ok(struct account *a, struct op_state *s, const struct htt
 {
 	struct graph_token t = { 0 };
 	struct new_token n;
-	char *id = NULL;
 
 	switch (s->step) {
 	case STEP_ME:
-		if (graph_parse_me(r->body, r->body_len, &id) < 0)
+		if (graph_parse_me(r->body, r->body_len, &t.user_id, &t.username) < 0)
 			return done(ret, -EREMOTEIO, "Meta's answer to /me holds no user id");
-		free(s->user_id);
-		s->user_id = id;
+		keep_candidate_facts(s, &t);
+		graph_token_clear(&t);
+		s->validated = true;
 		return next(ret, s->short_lived ? STEP_EXCHANGE : STEP_IMPORT_REFRESH);
 	case STEP_IG_CODE:
 	case STEP_FB_CODE:
@@ -297,39 +422,33 @@ static void candidate_ok(struct account *a, struct op_state *s, const struct htt
 	default: /* the exchanges: a long-lived token, issued when the request was sent */
 		if (take_token(s, r, &t) < 0)
 			return done(ret, -EREMOTEIO, "Meta's exchange answer holds no token");
+		if (s->step == STEP_IMPORT_EXCHANGE)
+			log_account(LOG_NOTICE, a->name, a->app->name, NULL,
+				    "the imported token was short-lived: Meta exchanged it for a "
+				    "long-lived one");
 		n = from_answer(&t, r, s);
 		n.token = s->token;
 		n.refreshed = s->step == STEP_IMPORT_REFRESH;
 		graph_token_clear(&t);
-		return store_candidate(a, &n, ret);
+		return store_candidate(a, s, &n, ret);
 	}
 }
 
 static void candidate_answer(struct account *a, struct op_state *s, const struct http_response *r,
 			     const struct graph_verdict *v, struct step_result *ret)
 {
-	int64_t now = a->ctx->now();
-
-	if (s->step == STEP_IMPORT_REFRESH && v->verdict != VERDICT_OK) {
-		/* Meta refused (most likely the token is under 24 hours old): /me has just
-		 * validated it, so that is no verdict. Keep it with the documented lifetime
-		 * and learn the real expiry at the first refresh, once it is min_age old. */
-		struct new_token n = {
-			.token = s->token,
-			.issued_at = now,
-			.expires_at = now + GRAPH_DEFAULT_LIFETIME,
-			.assumed = true,
-			.user_id = s->user_id,
-			.scopes = s->scopes,
-		};
-		log_account(LOG_INFO, a->name, a->app->name, NULL,
-			    "imported token not refreshed at once (%s); assuming a 60-day lifetime",
-			    v->why);
-		return store_candidate(a, &n, ret);
+	if (v->verdict == VERDICT_OK)
+		return candidate_ok(a, s, r, ret);
+	if (s->step == STEP_IMPORT_REFRESH && !verdict_is_dead(v->verdict)) {
+		/* Meta refused, but said nothing against the token (/me has just validated
+		 * it): under 24 hours old, or short-lived after all (CONTRACT 12.4) */
+		if (v->verdict == VERDICT_THROTTLED)
+			return store_assumed(a, s, v->why, ret);
+		return next(ret, STEP_IMPORT_EXCHANGE);
 	}
-	if (v->verdict != VERDICT_OK)
-		return done(ret, verdict_to_errno(v->verdict), v->why);
-	candidate_ok(a, s, r, ret);
+	if (s->step == STEP_IMPORT_EXCHANGE && v->verdict != VERDICT_CREDENTIALS)
+		return store_assumed(a, s, v->why, ret);
+	done(ret, verdict_to_errno(v->verdict), v->why);
 }
 
 void steps_answer(struct account *a, struct op_state *s, const struct http_response *r,

@@ -1,8 +1,61 @@
 /* SPDX-License-Identifier: MIT */
 #include "engine/view.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+
 #include "basic/util.h"
+#include "conf/graph-versions.h"
 #include "serve/control.h"
+
+#define DATA_ACCESS_WARN_DAYS 14
+
+static void warn(struct render_account *r, const char *fmt, ...) _printf_(2, 3);
+static void warn(struct render_account *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (r->n_warnings >= RENDER_WARNINGS_MAX)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(r->warnings[r->n_warnings++], RENDER_WARNING_LEN, fmt, ap);
+	va_end(ap);
+}
+
+/* What the account's status says needs a person soon (CONTRACT 12.11). */
+static void add_warnings(const struct account *a, int64_t now, struct render_account *r)
+{
+	int64_t da = a->data_access_expires_at;
+	char d[32], day[32];
+
+	if (!a->has_token)
+		return;
+	if (da > 0 && da - now < (int64_t)DATA_ACCESS_WARN_DAYS * 86400) {
+		time_t t = (time_t)da;
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		strftime(day, sizeof(day), "%Y-%m-%d", &tm);
+		format_duration(da > now ? da - now : now - da, d, sizeof(d));
+		if (da > now)
+			warn(r,
+			     "data access ends in %s (%s): the user must log in again (igtokenctl "
+			     "enroll) to renew it",
+			     d, day);
+		else
+			warn(r,
+			     "data access ended %s ago (%s): the user must log in again "
+			     "(igtokenctl enroll) to renew it",
+			     d, day);
+	}
+	if (a->missing_scopes)
+		warn(r, "scopes in the configuration that Meta did not grant: %s",
+		     a->missing_scopes);
+	if (a->expiry_assumed)
+		warn(r,
+		     "expiry assumed: Meta has not said when this token expires (import time + 60 "
+		     "days); its first refresh will tell");
+}
 
 void view_account(const struct account *a, int64_t now, struct render_account *ret)
 {
@@ -20,11 +73,17 @@ void view_account(const struct account *a, int64_t now, struct render_account *r
 		.failures = a->failures,
 		.last_error = a->last_error,
 		.user_id = a->user_id,
+		.username = a->username,
+		.last_validated = a->last_validated,
+		.expiry_assumed = a->expiry_assumed,
+		.rl = &a->rl,
+		.paused_until = a->rl.paused_until > now ? a->rl.paused_until : 0,
 		.reads = a->reads,
 		.refresh_ok = a->refresh_ok,
 		.refresh_error = a->refresh_error,
 		.refresh_throttled = a->refresh_throttled,
 	};
+	add_warnings(a, now, ret);
 }
 
 void view_app(const struct app *app, int64_t now, struct render_app *ret)
@@ -35,6 +94,10 @@ void view_app(const struct app *app, int64_t now, struct render_app *ret)
 		.paused_until = app_paused(app, now) ? app->rl.paused_until : 0,
 		.in_flight = app->in_flight,
 		.queued = app->n_queue,
+		.credentials = app_credentials_name(app->credentials),
+		.credentials_error =
+			app->credentials == CREDENTIALS_REJECTED ? app->credentials_error : NULL,
+		.api_version_expires_at = graph_version_end(app->cfg->api_version),
 	};
 }
 

@@ -36,11 +36,18 @@ int enroll_url(const struct app_config *app, char *const *scopes, const char *st
 	r |= append_escaped(f, app->app_id);
 	fputs("&redirect_uri=", f);
 	r |= append_escaped(f, app->redirect_uri);
-	fputs("&response_type=code&scope=", f);
-	for (size_t i = 0; scopes && scopes[i]; i++) {
-		if (i)
-			fputs("%2C", f); /* comma-separated, as Meta documents */
-		r |= append_escaped(f, scopes[i]);
+	if (app->config_id) {
+		/* Facebook Login for Business: the configuration says the permissions */
+		fputs("&config_id=", f);
+		r |= append_escaped(f, app->config_id);
+		fputs("&response_type=code&override_default_response_type=true", f);
+	} else {
+		fputs("&response_type=code&scope=", f);
+		for (size_t i = 0; scopes && scopes[i]; i++) {
+			if (i)
+				fputs("%2C", f); /* comma-separated, as Meta documents */
+			r |= append_escaped(f, scopes[i]);
+		}
 	}
 	fprintf(f, "&state=%s", state_hex);
 	if (fclose(f) != 0 || r < 0 || n > ENROLL_URL_MAX) {

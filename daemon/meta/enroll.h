@@ -14,7 +14,9 @@
 #define ENROLL_STATE_TTL   600 /* seconds a state stays valid */
 #define ENROLL_WHY_MAX	   512
 
-/* {authorize_url}?client_id&redirect_uri&response_type=code&scope=a,b&state=S */
+/* {authorize_url}?client_id&redirect_uri&response_type=code&scope=a,b&state=S; with
+ * the app's config_id (Facebook Login for Business) config_id and
+ * override_default_response_type=true instead of scope (CONTRACT 12.7). */
 int enroll_url(const struct app_config *app, char *const *scopes, const char *state_hex,
 	       char **ret);
 

@@ -164,7 +164,7 @@ static void fb_base(struct sbuf *b, const struct app_config *a, const char *path
 	sb_add(b, path);
 }
 
-int graph_url_fb_exchange(const struct app_config *a, const struct secret *token,
+int graph_url_fb_exchange(const struct app_config *a, const struct secret *token, bool sixty_days,
 			  struct secret **ret)
 {
 	struct sbuf b;
@@ -175,6 +175,8 @@ int graph_url_fb_exchange(const struct app_config *a, const struct secret *token
 	sb_param(&b, "&", "client_id", a->app_id);
 	sb_param_secret(&b, "&", "client_secret", a->secret);
 	sb_param_secret(&b, "&", "fb_exchange_token", token);
+	if (sixty_days) /* a system user's expiring token: renewed for another 60 days */
+		sb_add(&b, "&set_token_expires_in_60_days=true");
 	return sb_finish(&b, ret);
 }
 

@@ -16,7 +16,8 @@ int graph_url_ig_me(const struct app_config *a, const struct secret *token, stru
 /* Instagram code exchange: POST url with a form body. */
 int graph_url_ig_code(const struct app_config *a, const char *code, struct secret **ret_url,
 		      struct secret **ret_form);
-int graph_url_fb_exchange(const struct app_config *a, const struct secret *token,
+/* fb_exchange_token; sixty_days: a system user's token (set_token_expires_in_60_days=true). */
+int graph_url_fb_exchange(const struct app_config *a, const struct secret *token, bool sixty_days,
 			  struct secret **ret);
 int graph_url_fb_code(const struct app_config *a, const char *code, struct secret **ret);
 int graph_url_fb_debug(const struct app_config *a, const struct secret *token, struct secret **ret);

@@ -184,32 +184,60 @@ static int64_t pause_length(struct rl_state *s, const struct refresh_config *rc,
 	return lengthen(MIN(wait, rc->retry_max), rnd);
 }
 
-int64_t ratelimit_on_answer(struct rl_state *s, const struct ratelimit_config *rl,
-			    const struct refresh_config *rc, int64_t now, enum rl_answer answer,
-			    const char *app_usage, const char *buc_usage, const char *retry_after,
-			    double rnd)
+bool ratelimit_parse_usage(const char *app_usage, const char *buc_usage, int64_t now,
+			   struct rl_usage *ret)
 {
 	struct rl_usage u = { .call_count = -1, .total_time = -1, .total_cputime = -1 };
 	bool got = false;
-	double max;
 
-	/* A missing header means unknown: figures are replaced only by what this answer says. */
+	/* A missing header means unknown: figures are replaced only by what an answer says. */
 	if (app_usage && ratelimit_parse_app_usage(app_usage, &u) == 0)
 		got = true;
 	if (buc_usage && ratelimit_parse_buc(buc_usage, &u) == 0)
 		got = true;
-	if (got) {
-		u.at = now;
-		s->usage = u;
+	u.at = got ? now : 0;
+	*ret = u;
+	return got;
+}
+
+static bool own_entry(const struct rl_buc *b, const char *user_id)
+{
+	return user_id && streq(b->id, user_id) &&
+	       (streq(b->type, "instagram") || streq(b->type, "pages"));
+}
+
+void ratelimit_split(const struct rl_usage *all, const char *user_id, struct rl_usage *app,
+		     struct rl_usage *own)
+{
+	*app = *all;
+	app->n_buc = 0;
+	*own = (struct rl_usage){ .call_count = -1, .total_time = -1, .total_cputime = -1 };
+	for (size_t i = 0; i < all->n_buc; i++) {
+		if (own_entry(&all->buc[i], user_id))
+			own->buc[own->n_buc++] = all->buc[i];
+		else
+			app->buc[app->n_buc++] = all->buc[i];
 	}
+	own->at = own->n_buc ? all->at : 0;
+	if (!app->app_known && app->n_buc == 0)
+		app->at = 0;
+}
+
+int64_t ratelimit_apply(struct rl_state *s, const struct ratelimit_config *rl,
+			const struct refresh_config *rc, int64_t now, enum rl_answer answer,
+			const struct rl_usage *u, const char *retry_after, double rnd)
+{
+	bool got = u && u->at;
+
+	if (got)
+		s->usage = *u;
 	if (answer == RL_ANSWER_THROTTLED) {
 		s->throttle_count++;
 		s->paused_until = now + pause_length(s, rc, now, retry_after, rnd);
 		s->probe = true;
 		return s->paused_until;
 	}
-	max = got ? ratelimit_max_usage(&s->usage, now) : -1;
-	if (max >= (double)rl->stop_above) {
+	if (got && ratelimit_max_usage(&s->usage, now) >= (double)rl->stop_above) {
 		/* like a throttle, without counting one */
 		s->paused_until = now + pause_length(s, rc, now, retry_after, rnd);
 		s->probe = true;
@@ -218,6 +246,17 @@ int64_t ratelimit_on_answer(struct rl_state *s, const struct ratelimit_config *r
 	s->backoff_level = 0;
 	s->probe = false;
 	return 0;
+}
+
+int64_t ratelimit_on_answer(struct rl_state *s, const struct ratelimit_config *rl,
+			    const struct refresh_config *rc, int64_t now, enum rl_answer answer,
+			    const char *app_usage, const char *buc_usage, const char *retry_after,
+			    double rnd)
+{
+	struct rl_usage u;
+
+	(void)ratelimit_parse_usage(app_usage, buc_usage, now, &u);
+	return ratelimit_apply(s, rl, rc, now, answer, &u, retry_after, rnd);
 }
 
 int64_t ratelimit_check(const struct rl_state *s, const struct ratelimit_config *rl, int64_t now,

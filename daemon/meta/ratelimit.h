@@ -50,6 +50,20 @@ enum rl_answer {
 	RL_ANSWER_THROTTLED, /* HTTP 429 or a throttle code */
 };
 
+/* The usage figures of an answer's headers (ret->at = now), false if there are none. */
+bool ratelimit_parse_usage(const char *app_usage, const char *buc_usage, int64_t now,
+			   struct rl_usage *ret);
+/* An X-Business-Use-Case-Usage entry of type instagram or pages keyed by an
+ * account's user id concerns that account alone (CONTRACT 12.8): own gets those
+ * (at 0 if none), app the rest and X-App-Usage. */
+void ratelimit_split(const struct rl_usage *all, const char *user_id, struct rl_usage *app,
+		     struct rl_usage *own);
+/* Updates the state from an answer (u: its figures for this state, NULL or at 0 if
+ * none). Returns the pause deadline if it is now paused, else 0. */
+int64_t ratelimit_apply(struct rl_state *s, const struct ratelimit_config *rl,
+			const struct refresh_config *rc, int64_t now, enum rl_answer answer,
+			const struct rl_usage *u, const char *retry_after, double rnd);
+
 /* Updates the state from an answer's headers (success or not). Returns the pause
  * deadline if the app is now paused, else 0. rnd in [0, 1) lengthens waits by up to 25 %. */
 int64_t ratelimit_on_answer(struct rl_state *s, const struct ratelimit_config *rl,

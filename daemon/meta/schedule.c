@@ -48,6 +48,16 @@ int64_t schedule_due(const struct refresh_config *rc, int64_t issued_at, int64_t
 	return base + (int64_t)(mix(hash ^ (uint64_t)expires_at) % (uint64_t)(spread + 1));
 }
 
+int64_t schedule_check_due(const struct refresh_config *rc, int64_t last, uint64_t hash)
+{
+	int64_t spread = rc->validate_every / 10;
+
+	if (spread <= 0)
+		return last + rc->validate_every;
+	return last + rc->validate_every +
+	       (int64_t)(mix(hash ^ (uint64_t)last ^ 0x636865636bULL) % (uint64_t)(spread + 1));
+}
+
 bool schedule_is_urgent(const struct refresh_config *rc, int64_t expires_at, int64_t now)
 {
 	if (expires_at == 0)

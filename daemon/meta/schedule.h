@@ -23,6 +23,11 @@ uint64_t schedule_account_hash(const char *name);
 int64_t schedule_due(const struct refresh_config *rc, int64_t issued_at, int64_t expires_at,
 		     bool expiry_assumed, uint64_t hash);
 
+/* The next check of a token last checked at `last` (CONTRACT 12.1): every
+ * validate_every, plus a share of up to a tenth of it that is fixed per account
+ * and check, so that tokens imported together are not checked together. */
+int64_t schedule_check_due(const struct refresh_config *rc, int64_t last, uint64_t hash);
+
 /* Urgent (CONTRACT 11.9): now >= expires_at - before_expiry / 3. */
 bool schedule_is_urgent(const struct refresh_config *rc, int64_t expires_at, int64_t now);
 

@@ -154,6 +154,8 @@ static void dispatch(struct control *ctl, struct control_request *req, struct re
 	case CMD_ENROLL: ops->enroll(ud, req, account); break;
 	case CMD_IMPORT: ops->import(ud, req, account, TAKE_PTR(p->token), p->short_lived); break;
 	case CMD_ENROLL_FINISH: ops->enroll_finish(ud, req, account, p->redirect); break;
+	case CMD_REVOKE: ops->revoke(ud, req, account); break;
+	case CMD_DEAUTHORIZE: ops->deauthorize(ud, req, p->app, p->signed_request); break;
 	default: control_answer_error(req, -EOPNOTSUPP, "unknown command"); break;
 	}
 }

@@ -36,6 +36,9 @@ struct control_ops {
 	void (*reload)(void *userdata, struct control_request *req);
 	void (*metrics)(void *userdata, struct control_request *req, const struct caller *c,
 			bool admin);
+	void (*revoke)(void *userdata, struct control_request *req, void *account);
+	void (*deauthorize)(void *userdata, struct control_request *req, const char *app,
+			    const char *signed_request);
 };
 
 /* Listens on fd (socket activation) or binds path. -EADDRINUSE if another

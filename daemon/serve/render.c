@@ -31,9 +31,11 @@ static void add_string_or_null(cJSON *o, const char *key, const char *v)
 		cJSON_AddNullToObject(o, key);
 }
 
+static cJSON *usage_json(const struct rl_usage *u);
+
 static cJSON *account_json(const struct render_source *s, const struct render_account *a)
 {
-	cJSON *o = cJSON_CreateObject();
+	cJSON *o = cJSON_CreateObject(), *warnings;
 
 	if (!o)
 		return NULL;
@@ -53,8 +55,17 @@ static cJSON *account_json(const struct render_source *s, const struct render_ac
 	add_string_or_null(o, "last_error", a->last_error);
 	if (a->user_id)
 		cJSON_AddStringToObject(o, "user_id", a->user_id);
+	if (!a->facebook)
+		add_string_or_null(o, "username", a->username);
 	if (a->facebook && a->has_token)
 		add_time(o, "data_access_expires_at", a->data_access_expires_at, true);
+	add_time(o, "last_validated", a->last_validated, true);
+	cJSON_AddBoolToObject(o, "expiry_assumed", a->has_token && a->expiry_assumed);
+	cJSON_AddItemToObject(o, "usage", usage_json(&a->rl->usage));
+	add_time(o, "paused_until", a->paused_until, true);
+	warnings = cJSON_AddArrayToObject(o, "warnings");
+	for (unsigned i = 0; i < a->n_warnings && i < RENDER_WARNINGS_MAX; i++)
+		cJSON_AddItemToArray(warnings, cJSON_CreateString(a->warnings[i]));
 	return o;
 }
 
@@ -104,6 +115,10 @@ static cJSON *app_json(const struct render_app *app)
 	cJSON_AddNumberToObject(o, "throttle_count", app->rl->throttle_count);
 	cJSON_AddNumberToObject(o, "in_flight", app->in_flight);
 	cJSON_AddNumberToObject(o, "queued", (double)app->queued);
+	cJSON_AddStringToObject(o, "credentials", app->credentials ?: "unknown");
+	if (app->credentials_error)
+		cJSON_AddStringToObject(o, "error", app->credentials_error);
+	add_time(o, "api_version_expires_at", app->api_version_expires_at, true);
 	return o;
 }
 
@@ -149,13 +164,14 @@ static void account_metrics(FILE *f, const struct render_source *s)
 				"igtokend_token_expiry_timestamp_seconds{account=\"%s\",app=\"%s\"}"
 				" %lld\n",
 				a.name, a.app, (long long)a.expires_at);
-	help(f, "token_data_access_expiry_timestamp_seconds", "gauge",
+	help(f, "data_access_expiry_timestamp_seconds", "gauge",
 	     "Facebook: when the data access granted with the token expires (0 = unknown).");
 	for (size_t i = 0; s->account(s->userdata, &i, &a);)
 		if (a.has_token && a.facebook)
 			fprintf(f,
-				"igtokend_token_data_access_expiry_timestamp_seconds{account=\"%"
-				"s\",app=\"%s\"} %lld\n",
+				"igtokend_data_access_expiry_timestamp_seconds{account=\"%s\",app="
+				"\"%s\"}"
+				" %lld\n",
 				a.name, a.app, (long long)a.data_access_expires_at);
 	help(f, "account_state", "gauge", "1 for the account's current state.");
 	for (size_t i = 0; s->account(s->userdata, &i, &a);)
@@ -230,6 +246,11 @@ static void app_metrics(FILE *f, const struct render_source *s)
 	for (size_t k = 0; s->app(s->userdata, &k, &app);)
 		fprintf(f, "igtokend_app_paused_until_timestamp_seconds{app=\"%s\"} %lld\n",
 			app.name, (long long)app.paused_until);
+	help(f, "app_credentials_ok", "gauge",
+	     "0 while Meta refuses the app's secret or id, else 1 (CONTRACT 12.2).");
+	for (size_t k = 0; s->app(s->userdata, &k, &app);)
+		fprintf(f, "igtokend_app_credentials_ok{app=\"%s\"} %d\n", app.name,
+			!streq_ptr(app.credentials, "rejected"));
 	help(f, "app_throttled_total", "counter", "Times Meta throttled the app.");
 	for (size_t k = 0; s->app(s->userdata, &k, &app);)
 		fprintf(f, "igtokend_app_throttled_total{app=\"%s\"} %u\n", app.name,

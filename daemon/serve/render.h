@@ -13,14 +13,22 @@
 
 struct cJSON;
 
+#define RENDER_WARNINGS_MAX 3
+#define RENDER_WARNING_LEN  256
+
 struct render_account {
 	const char *name, *app;
 	unsigned state; /* index into render_source.state_names */
-	bool has_token, facebook;
+	bool has_token, facebook, expiry_assumed;
 	int64_t issued_at, expires_at, next_refresh, last_refresh, data_access_expires_at;
+	int64_t last_validated; /* 0: never */
 	uint32_t failures;
-	const char *last_error, *user_id; /* NULL: none */
+	const char *last_error, *user_id, *username; /* NULL: none */
+	const struct rl_state *rl;		     /* its own usage figures (CONTRACT 12.8) */
+	int64_t paused_until;			     /* its own pause; 0: not paused now */
 	uint64_t reads, refresh_ok, refresh_error, refresh_throttled;
+	unsigned n_warnings;
+	char warnings[RENDER_WARNINGS_MAX][RENDER_WARNING_LEN];
 };
 
 struct render_app {
@@ -29,6 +37,9 @@ struct render_app {
 	int64_t paused_until; /* 0: not paused now */
 	unsigned in_flight;
 	size_t queued;
+	const char *credentials;	/* ok, rejected, unknown (CONTRACT 12.2) */
+	const char *credentials_error;	/* what Meta said, while rejected */
+	int64_t api_version_expires_at; /* 0: not known */
 };
 
 struct render_source {

@@ -19,6 +19,8 @@ static const struct {
 	{ "enroll_finish", CMD_ENROLL_FINISH, true, true },
 	{ "reload", CMD_RELOAD, false, true },
 	{ "metrics", CMD_METRICS, false, false },
+	{ "revoke", CMD_REVOKE, true, true },
+	{ "deauthorize", CMD_DEAUTHORIZE, false, true },
 };
 
 void request_clear(struct request *p)
@@ -27,6 +29,7 @@ void request_clear(struct request *p)
 	if (p->redirect)
 		explicit_bzero(p->redirect, strlen(p->redirect)); /* holds an authorization code */
 	free(p->redirect);
+	free(p->signed_request);
 	*p = (struct request){ 0 };
 }
 
@@ -54,6 +57,25 @@ static int parse_args(cJSON *j, struct request *p, const char **msg)
 		}
 		p->short_lived = cJSON_IsTrue(sl);
 		if (secret_from_mem(t, strlen(t), &p->token) < 0) {
+			*msg = "out of memory";
+			return -ENOMEM;
+		}
+	}
+	if (p->cmd == CMD_DEAUTHORIZE) {
+		const char *app = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "app"));
+		const char *sr =
+			cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "signed_request"));
+		if (!app || !name_is_valid(app)) {
+			*msg = "'app' must be an app name";
+			return -EINVAL;
+		}
+		memcpy(p->app, app, strlen(app) + 1);
+		if (!sr || !*sr || strlen(sr) > REQUEST_SIGNED_REQUEST_MAX) {
+			*msg = "'signed_request' must be the signed_request Meta posted (at most 8 "
+			       "KiB)";
+			return -EINVAL;
+		}
+		if (!(p->signed_request = strdup(sr))) {
 			*msg = "out of memory";
 			return -ENOMEM;
 		}

@@ -10,7 +10,8 @@
 #include "basic/secret.h"
 #include "basic/util.h"
 
-#define REQUEST_REDIRECT_MAX 8192
+#define REQUEST_REDIRECT_MAX	   8192
+#define REQUEST_SIGNED_REQUEST_MAX 8192
 
 enum request_cmd {
 	CMD_TOKEN,
@@ -22,16 +23,20 @@ enum request_cmd {
 	CMD_ENROLL_FINISH,
 	CMD_RELOAD,
 	CMD_METRICS,
+	CMD_REVOKE,
+	CMD_DEAUTHORIZE,
 };
 
 struct request {
 	enum request_cmd cmd;
 	bool has_account;
 	char account[NAME_MAX_LEN + 1];
-	bool admin_only;      /* refresh, import, enroll, enroll_finish, reload */
-	struct secret *token; /* import */
-	bool short_lived;     /* import */
-	char *redirect;	      /* enroll_finish */
+	bool admin_only; /* refresh, import, enroll, enroll_finish, reload, revoke, deauthorize */
+	struct secret *token;	    /* import */
+	bool short_lived;	    /* import */
+	char *redirect;		    /* enroll_finish */
+	char app[NAME_MAX_LEN + 1]; /* deauthorize */
+	char *signed_request;	    /* deauthorize */
 };
 
 /* 0, or why not with *ret_message for people: -EINVAL (malformed), -EOPNOTSUPP

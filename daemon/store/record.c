@@ -21,6 +21,12 @@ enum {
 	T_TOKEN_TYPE = 13,
 	T_LAST_VALIDATED = 14,
 	T_EXPIRY_ASSUMED = 15,
+	T_USERNAME = 16,
+	T_PAUSED_UNTIL_OWN = 17,
+	T_PAUSE_LEVEL_OWN = 18,
+	T_THROTTLES_OWN = 19,
+	T_NO_TOKEN = 20, /* deliberately without one */
+	T_LAST_NUMBER = T_NO_TOKEN,
 	T_PAUSED_UNTIL = 32,
 	T_THROTTLE_COUNT = 33,
 	T_BACKOFF_LEVEL = 34,
@@ -84,17 +90,19 @@ int record_encode(const struct vault_record *r, struct secret **ret)
 	size_t size;
 	int k;
 
-	if (!r->token)
-		return -EINVAL;
-	/* exactly what is written: the token, ten 8-byte numbers, four strings */
-	size = 5 + r->token->len + 10 * (5 + 8) + str_field(r->user_id) + str_field(r->scopes) +
-	       str_field(r->app_id) + str_field(r->last_error);
+	if (!r->token == !r->no_token)
+		return -EINVAL; /* a token, or a record that says it has none */
+	/* exactly what is written: the token (or its absence), 13 8-byte numbers, five strings */
+	size = 5 + (r->token ? r->token->len : 8) + 13 * (5 + 8) + str_field(r->user_id) +
+	       str_field(r->username) + str_field(r->scopes) + str_field(r->app_id) +
+	       str_field(r->last_error);
 	if (size > RECORD_PLAIN_MAX)
 		return -EMSGSIZE;
 	k = secret_new(size, &w.buf);
 	if (k < 0)
 		return k;
-	if ((k = put(&w, T_TOKEN, r->token->data, r->token->len)) < 0 ||
+	if ((k = r->token ? put(&w, T_TOKEN, r->token->data, r->token->len)
+			  : put_i64(&w, T_NO_TOKEN, 1)) < 0 ||
 	    (k = put_i64(&w, T_ISSUED_AT, r->issued_at)) < 0 ||
 	    (k = put_i64(&w, T_EXPIRES_AT, r->expires_at)) < 0 ||
 	    (k = put_i64(&w, T_DATA_ACCESS_EXPIRES_AT, r->data_access_expires_at)) < 0 ||
@@ -108,7 +116,11 @@ int record_encode(const struct vault_record *r, struct secret **ret)
 	    (k = put_str(&w, T_USER_ID, r->user_id)) < 0 ||
 	    (k = put_str(&w, T_SCOPES, r->scopes)) < 0 ||
 	    (k = put_str(&w, T_APP_ID, r->app_id)) < 0 ||
-	    (k = put_str(&w, T_LAST_ERROR, r->last_error)) < 0) {
+	    (k = put_str(&w, T_LAST_ERROR, r->last_error)) < 0 ||
+	    (k = put_str(&w, T_USERNAME, r->username)) < 0 ||
+	    (k = put_i64(&w, T_PAUSED_UNTIL_OWN, r->paused_until)) < 0 ||
+	    (k = put_i64(&w, T_PAUSE_LEVEL_OWN, r->pause_level)) < 0 ||
+	    (k = put_i64(&w, T_THROTTLES_OWN, r->throttle_count)) < 0) {
 		secret_free(w.buf);
 		return k;
 	}
@@ -196,9 +208,16 @@ static int decode_field(struct vault_record *r, const struct field *f, bool with
 	case T_SCOPES: return get_str(f, &r->scopes);
 	case T_APP_ID: return get_str(f, &r->app_id);
 	case T_LAST_ERROR: return get_str(f, &r->last_error);
+	case T_USERNAME: return get_str(f, &r->username);
+	case T_NO_TOKEN:
+		if (*seen_token)
+			return -EBADMSG;
+		*seen_token = true; /* its absence is deliberate */
+		r->no_token = true;
+		return 0;
 	default: break;
 	}
-	if (f->tag > T_EXPIRY_ASSUMED)
+	if (f->tag > T_LAST_NUMBER)
 		return 0; /* unknown: written by a newer version */
 	if (get_i64(f, &v) < 0)
 		return -EBADMSG;
@@ -216,8 +235,13 @@ static int decode_field(struct vault_record *r, const struct field *f, bool with
 					  ? v
 					  : VERDICT_OK);
 		break;
-	case T_TOKEN_TYPE: r->token_type = (uint8_t)(v == 1); break;
+	case T_TOKEN_TYPE:
+		r->token_type = (uint8_t)(v >= 0 && v <= TOKEN_SYSTEM_USER ? v : TOKEN_USER);
+		break;
 	case T_EXPIRY_ASSUMED: r->expiry_assumed = v != 0; break;
+	case T_PAUSED_UNTIL_OWN: r->paused_until = MAX(v, 0); break;
+	case T_PAUSE_LEVEL_OWN: r->pause_level = (uint32_t)MIN((uint64_t)v, 64); break;
+	case T_THROTTLES_OWN: r->throttle_count = (uint32_t)MIN((uint64_t)v, UINT32_MAX); break;
 	default: break;
 	}
 	return 0;
@@ -284,6 +308,7 @@ struct vault_record *record_free(struct vault_record *r)
 		return NULL;
 	secret_free(r->token);
 	free(r->user_id);
+	free(r->username);
 	free(r->scopes);
 	free(r->app_id);
 	free(r->last_error);

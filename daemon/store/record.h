@@ -23,12 +23,23 @@ struct vault_record {
 	int64_t next_attempt; /* retry backoff deadline, 0 = none */
 	uint32_t failures;
 	uint8_t verdict;     /* a standing enum verdict (meta/verdict.h), or VERDICT_OK */
-	uint8_t token_type;  /* 0 user, 1 page */
+	uint8_t token_type;  /* enum record_token_type */
 	bool expiry_assumed; /* imported; Meta has not told the real expiry yet */
+	bool no_token;	     /* decoded: deliberately without a token (token stays NULL) */
 	char *user_id;
-	char *scopes; /* comma-separated */
+	char *username; /* instagram: what /me said */
+	char *scopes;	/* comma-separated */
 	char *app_id;
 	char *last_error;
+	/* the account's own rate limit (Instagram BUC entries keyed by its user id) */
+	int64_t paused_until;
+	uint32_t pause_level, throttle_count;
+};
+
+enum record_token_type {
+	TOKEN_USER = 0,
+	TOKEN_PAGE = 1,
+	TOKEN_SYSTEM_USER = 2,
 };
 
 /* Per-app rate-limit state: pauses survive a restart. */
@@ -41,7 +52,10 @@ struct app_record {
 struct vault_record *record_free(struct vault_record *r);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct vault_record *, record_free)
 
-/* The plaintext goes into guarded memory since it holds the token. */
+/* The plaintext goes into guarded memory since it holds the token. A record
+ * without a token (r->token NULL) keeps only what is known about the account
+ * (a token Meta withdrew and igtokend wiped): it is marked as such, so that a
+ * record cannot lose its token unnoticed. */
 int record_encode(const struct vault_record *r, struct secret **ret);
 int record_decode(const void *p, size_t n, struct vault_record **ret);
 /* The same without copying the token out (r->token stays NULL): metadata only. */

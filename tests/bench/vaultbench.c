@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Vault figures and fixtures for the benchmarks.
- *   vaultbench create DIR KEY N [ISSUED_AT EXPIRES_AT]   N records acct-000000.. (tokens read
- *                                                        one per line from stdin if given, else
- * made up) vaultbench open DIR KEY N                            times opening them all */
+ *   vaultbench create DIR KEY N [ISSUED_AT EXPIRES_AT [- [LAST_VALIDATED]]]
+ *       N records acct-000000.. (tokens one per line from stdin with "-", else made up)
+ *   vaultbench open DIR KEY N [meta]
+ *       times opening them all */
 #include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -40,8 +41,11 @@ int main(int argc, char **argv)
 		int64_t issued = argc > 6 ? strtoll(argv[5], NULL, 10) : now_realtime_sec();
 		int64_t expires = argc > 6 ? strtoll(argv[6], NULL, 10) : issued + 5184000;
 		bool from_stdin = argc > 7 && streq(argv[7], "-");
+		int64_t validated = argc > 8 ? strtoll(argv[8], NULL, 10) : 0;
 		for (long i = 0; i < n; i++) {
-			struct vault_record rec = { .issued_at = issued, .expires_at = expires };
+			struct vault_record rec = { .issued_at = issued,
+						    .expires_at = expires,
+						    .last_validated = validated };
 			char name[32], tok[512];
 			snprintf(name, sizeof(name), "acct-%06ld", i);
 			if (from_stdin) {

@@ -144,7 +144,9 @@ class Env:
         self.daemon = None
 
     def write_config(self, accounts=None, refresh=None, rate_limit=None, apps=None, extra=""):
-        refresh = {"before_expiry": "20s", "min_age": "1s", "jitter": "0", "retry_initial": "1s",
+        # min_age 0: tests refresh at will (too_early has tests of its own); the
+        # simulator still refuses tokens under its own min_age (1 s by default)
+        refresh = {"before_expiry": "20s", "min_age": "0", "jitter": "0", "retry_initial": "1s",
                    "retry_max": "4s", "timeout": "3s", "max_in_flight": 4, **(refresh or {})}
         accounts = accounts if accounts is not None else {"shop-main": {"app": "shop"}}
         apps = apps if apps is not None else {

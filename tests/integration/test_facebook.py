@@ -46,7 +46,7 @@ class FacebookTest(IntegrationTest):
         missing = urllib.parse.urlencode({"access_token": ans["token"]})
         self.assertIn("require an appsecret_proof", self.sim_get("/v21.0/me?" + missing)[1])
         rc, text, _ = self.env.ctl("metrics")
-        self.assertIn('igtokend_token_data_access_expiry_timestamp_seconds{account="brand",app="pages"}', text)
+        self.assertIn('igtokend_data_access_expiry_timestamp_seconds{account="brand",app="pages"}', text)
 
     def sim_get(self, path):
         import ssl
@@ -58,7 +58,7 @@ class FacebookTest(IntegrationTest):
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()
 
-    def test_short_lived_exchanged_and_extended(self):
+    def test_short_lived_exchanged_then_not_extended(self):
         self.config(refresh={"before_expiry": "20s", "min_age": "1s"})
         self.sim.config(lifetime=25)
         self.env.start()
@@ -70,13 +70,17 @@ class FacebookTest(IntegrationTest):
         ex = self.sim.log("/v21.0/oauth/access_token")
         self.assertEqual(ex[0]["query"]["grant_type"], "fb_exchange_token")
         self.assertNotIn("appsecret_proof", ex[0]["query"])
-        # when due, the long-lived token is re-exchanged; Meta extends it here
-        wait_for(lambda: self.env.account("brand")["expires_at"] > a["expires_at"] + 2, 20, what="re-exchange")
-        self.assertEqual(self.env.account("brand")["state"], "fresh")
+        # when due, the long-lived user token is re-exchanged: Meta does not extend it
+        # (META-API 8), and the account says so and when to log in again
+        b = self.env.wait_state("expiring", "brand", timeout=20)
+        self.assertEqual(b["expires_at"], a["expires_at"])
+        self.assertIn("log in again before", b["last_error"])
+        ex = self.sim.log("/v21.0/oauth/access_token")
+        self.assertEqual(len(ex), 2)
+        self.assertNotIn("set_token_expires_in_60_days", ex[1]["query"])  # a user's token
 
     def test_no_extension_means_expiring_then_expired(self):
         self.config(refresh={"before_expiry": "8s", "min_age": "1s"})
-        self.sim.config(fb_no_extend=True)
         self.env.start()
         tok = self.sim.token(app="fb", kind="long", lifetime=12)
         self.assertEqual(self.env.import_token(tok, "brand")[0], 0)

@@ -16,9 +16,14 @@ in DIR: ca.pem is what igtokend's `ca_file` should name), then serves:
     GET  /vX.Y/debug_token?input_token=T&access_token=APPID|SECRET
     GET  /vX.Y/me?access_token=T&appsecret_proof=P
 
+How close each answer is to Meta's is marked where it is made:
+  [D] documented by Meta (developers.facebook.com, stored copies 2024-2026),
+  [O] observed by others (SDK issues, users' reports; ../shared/META-API.md section 8),
+  [A] our assumption: Meta documents nothing, nobody reported it; kept plausible.
+
 A plain-HTTP control API on 127.0.0.1 (tests only; igtokend never talks to it):
-    POST /token     {"token", "kind": "long"|"short"|"page", "lifetime": s, "age": s,
-                     "user_id", "scopes": [..], "app": "ig"|"fb"}
+    POST /token     {"token", "kind": "long"|"short"|"page"|"system_user", "lifetime": s
+                     (0: never), "age": s, "user_id", "scopes": [..], "app": "ig"|"fb"}
     POST /script    {"path": "/refresh_access_token", "token": T (optional),
                      "times": n, "status": 500, "body": "...", "json": {...},
                      "headers": {...}, "action": "hang"|"reset"|"garbage"|"huge"|"slow",
@@ -28,7 +33,9 @@ A plain-HTTP control API on 127.0.0.1 (tests only; igtokend never talks to it):
                      "usage": {header: value}, "keep_old": bool, "code": {...}}
     POST /code      {"code": C, "token_kind": "short", "user_id": ...}
     GET  /log       every request received: [{"t", "method", "path", "query", "form"}]
-    POST /tokens/bulk {"count", "lifetime", "age"} -> {"tokens": [...]}
+    POST /tokens/bulk {"count", "lifetime", "age", "user_ids": bool} -> {"tokens": [...]}
+    POST /revoke    {"token", "subcode": 460 (default) | 459 | 464 | 492 | ..., "message"}
+    POST /restore   {"token"}: a checkpointed user cleared it on Meta's side
     POST /script/clear
     POST /reset
 Tokens and secrets in the log are real test values: it is a test fixture.
@@ -71,6 +78,9 @@ def reset_state():
             "usage": {},
             "keep_old": True,
             "redirect_uri": None,
+            # X-Business-Use-Case-Usage entries of type instagram keyed by a user's id:
+            # {user_id: {"call_count": %, "total_time": %, "total_cputime": %, "estimated_time_to_regain_access": min}}
+            "buc_users": {},
         },
     })
 
@@ -156,8 +166,8 @@ class MetaHandler(BaseHTTPRequestHandler):
                 break
         if script:
             return self.run_script(script, tok or "")
-        status, body = route(method, u.path, q, form)
-        self.reply(status, body)
+        ans = route(method, u.path, q, form)
+        self.reply(ans[0], ans[1], ans[2] if len(ans) > 2 else None)
 
     def run_script(self, s, tok=""):
         # "{TOKEN}" in a scripted body becomes the token the request carried: Meta's
@@ -184,8 +194,8 @@ class MetaHandler(BaseHTTPRequestHandler):
             return self.reply(200, None, s.get("headers"), raw=b"{\"access_token\":\"" + b"A" * (8 * 1024 * 1024) + b"\"}")
         if action == "passthrough":
             u = urllib.parse.urlsplit(self.path)
-            status, body = route("GET", u.path, dict(urllib.parse.parse_qsl(u.query)), {})
-            return self.reply(status, body, s.get("headers"))
+            ans = route("GET", u.path, dict(urllib.parse.parse_qsl(u.query)), {})
+            return self.reply(ans[0], ans[1], {**(ans[2] if len(ans) > 2 and ans[2] else {}), **(s.get("headers") or {})})
         if "raw" in s:
             return self.reply(s.get("status", 200), None, s.get("headers"), raw=s["raw"].encode())
         return self.reply(s.get("status", 200), s.get("json", {}), s.get("headers"))
@@ -199,19 +209,66 @@ def token_info(tok):
         return None, err(190, 463, "Error validating access token: Session has expired on Monday, "
                                    "01-Dec-25 11:00:00 PST. The current time is Tuesday, 02-Dec-25 09:00:55 PST.")
     if info.get("revoked"):
-        return None, err(190, 460, "Error validating access token: The session has been invalidated "
-                                   "because the user changed their password.")
+        sub = info.get("revoked_subcode", 460)
+        return None, err(190, sub, info.get("revoked_message") or REVOKED_MESSAGES.get(sub, "Error validating access token"))
     return info, None
 
 
-def issue(kind, user_id, scopes, app, lifetime=None):
+# [D] subcode names (Graph API error reference); the exact English texts are [O]/[A]
+REVOKED_MESSAGES = {
+    458: "Error validating access token: The user has not authorized application.",
+    459: "Error validating access token: You cannot access the app till you log in to www.facebook.com "
+         "and follow the instructions given.",
+    460: "Error validating access token: The session has been invalidated because the user changed "
+         "their password or Facebook has changed the session for security reasons.",
+    464: "Error validating access token: Sessions for the user are not allowed because the user is "
+         "not a confirmed user.",
+    492: "Error validating access token: The user does not have a role on this Page.",
+}
+
+# [O] instafeed.js 654: what a Basic Display token (IGQV..., IGQW...) gets since 2024-12-04
+BASIC_DISPLAY_GONE = (400, {"error": {"message": "Unsupported request - method type: get",
+                                      "type": "IGApiException", "code": 100,
+                                      "fbtrace_id": "SimIGQV"}})
+
+
+def basic_display(tok):
+    return tok.startswith("IGQV") or tok.startswith("IGQW")
+
+
+def fb_credentials(q):
+    """[O] a wrong client_id is 101, a wrong client_secret code 1 (php-graph-sdk 538)."""
+    cfg = STATE["config"]
+    if q.get("client_id") != cfg["fb_app_id"]:
+        return err(101, None, "Error validating application. Invalid application ID.")
+    if q.get("client_secret") != cfg["fb_app_secret"]:
+        return err(1, None, "Error validating client secret.")
+    return None
+
+
+def ig_buc_headers(info):
+    """[D] the header's keys are the business object's id; [O] for Instagram Login
+    that is the app user's Instagram id (counted per app and app user)."""
+    if not info:
+        return None
+    figures = STATE["config"]["buc_users"].get(str(info["user_id"]))
+    if not figures:
+        return None
+    entry = dict({"type": "instagram", "call_count": 0, "total_cputime": 0, "total_time": 0,
+                  "estimated_time_to_regain_access": 0}, **figures)
+    return {"X-Business-Use-Case-Usage": {str(info["user_id"]): [entry]}}
+
+
+def issue(kind, user_id, scopes, app, lifetime=None, expires=None):
     cfg = STATE["config"]
     t = new_token("EAA" if app == "fb" else "IGAA")
     now = time.time()
     life = lifetime if lifetime is not None else (cfg["short_lifetime"] if kind == "short" else cfg["lifetime"])
-    STATE["tokens"][t] = {"kind": kind, "issued": now, "expires": 0 if kind == "page" else now + life,
+    if expires is None:
+        expires = 0 if kind == "page" else now + life
+    STATE["tokens"][t] = {"kind": kind, "issued": now, "expires": expires,
                           "user_id": user_id, "scopes": scopes, "valid": True, "app": app}
-    return t, life
+    return t, int(expires - now) if expires else 0
 
 
 def check_proof(q, tok):
@@ -236,37 +293,54 @@ def route(method, path, q, form):
                 return err(100, None, "Unsupported request - method type: post")
             if q.get("grant_type") != "ig_refresh_token":
                 return err(100, None, "Invalid grant_type")
+            if basic_display(q.get("access_token", "")):
+                return BASIC_DISPLAY_GONE
             info, e = token_info(q.get("access_token", ""))
             if e:
                 return e
             if info["kind"] != "long":
+                # [A] refreshing a short-lived token is undocumented; exchanging it is [D]
                 return err(100, None, "Unsupported token type for refresh")
             if now - info["issued"] < cfg["min_age"]:
+                # [A] "at least 24 hours old" is [D]; Meta's answer to a younger token is not
                 return err(100, None, "Tokens can be refreshed only once they are 24 hours old")
-            t, life = issue("long", info["user_id"], info["scopes"], "ig")
+            t, life = issue("long", info["user_id"], info["scopes"], "ig")  # [D] 60 days from now
             if not cfg["keep_old"]:
                 info["valid"] = False
-            return 200, {"access_token": t, "token_type": "bearer", "expires_in": life}
+            return 200, {"access_token": t, "token_type": "bearer", "expires_in": life}, ig_buc_headers(info)
         if path == "/access_token":
-            if q.get("grant_type") != "ig_exchange_token" or q.get("client_secret") != cfg["app_secret"]:
-                return err(101, None, "Error validating client secret.")
+            if q.get("grant_type") != "ig_exchange_token":
+                return err(100, None, "Invalid grant_type")
+            if q.get("client_secret") != cfg["app_secret"]:
+                return err(1, None, "Error validating client secret.")  # [O] as on graph.facebook.com
             info, e = token_info(q.get("access_token", ""))
             if e:
                 return e
             if info["kind"] != "short":
-                return err(100, None, "Only short-lived tokens can be exchanged")
-            t, life = issue("long", info["user_id"], info["scopes"], "ig")
+                return err(100, None, "Only short-lived tokens can be exchanged")  # [A]
+            t, life = issue("long", info["user_id"], info["scopes"], "ig")  # [D]
             return 200, {"access_token": t, "token_type": "bearer", "expires_in": life}
         if path == "/me":
+            if basic_display(q.get("access_token", "")):
+                return BASIC_DISPLAY_GONE
             info, e = token_info(q.get("access_token", ""))
             if e:
                 return e
-            return 200, {"user_id": int(info["user_id"]), "username": "sim_user", "id": "9" + info["user_id"][1:]}
+            # [D] fields=user_id,username (Instagram API with Instagram Login); id is app-scoped
+            fields = (q.get("fields") or "id").split(",")
+            out = {"id": "9" + info["user_id"][1:]}
+            if "user_id" in fields:
+                out["user_id"] = info["user_id"]
+            if "username" in fields:
+                out["username"] = info.get("username") or "sim_user_" + info["user_id"][-4:]
+            return 200, out, ig_buc_headers(info)
         if path == "/oauth/access_token":
             if method != "POST":
                 return err(100, None, "Unsupported get request")
-            if form.get("client_id") != cfg["app_id"] or form.get("client_secret") != cfg["app_secret"]:
-                return err(101, None, "Error validating client secret.")
+            if form.get("client_id") != cfg["app_id"]:
+                return err(101, None, "Error validating application. Invalid application ID.")
+            if form.get("client_secret") != cfg["app_secret"]:
+                return err(1, None, "Error validating client secret.")  # [O]
             if form.get("grant_type") != "authorization_code":
                 return err(100, None, "Invalid grant_type")
             return code_exchange(form.get("code", ""), form.get("redirect_uri"), "ig", flat=cfg.get("flat", True))
@@ -274,42 +348,68 @@ def route(method, path, q, form):
         if len(parts) >= 3 and parts[1].startswith("v"):
             sub = "/" + "/".join(parts[2:])
             if sub == "/oauth/access_token":
-                if q.get("client_id") != cfg["fb_app_id"] or q.get("client_secret") != cfg["fb_app_secret"]:
-                    return err(101, None, "Error validating client secret.")
+                e = fb_credentials(q)
+                if e:
+                    return e
                 if q.get("grant_type") == "fb_exchange_token":
                     info, e = token_info(q.get("fb_exchange_token", ""))
                     if e:
                         return e
-                    life = cfg["lifetime"]
-                    if info["kind"] == "long" and cfg.get("fb_no_extend"):
-                        # Meta does not move the expiry of a long-lived token
-                        t = new_token("EAA")
-                        STATE["tokens"][t] = dict(info)
-                        return 200, {"access_token": t, "token_type": "bearer",
-                                     "expires_in": max(1, int(info["expires"] - now))}
-                    t, life = issue("long", info["user_id"], info["scopes"], "fb")
-                    return 200, {"access_token": t, "token_type": "bearer", "expires_in": life}
+                    sixty = q.get("set_token_expires_in_60_days") == "true"
+                    if info["kind"] == "short":
+                        # [D] short-lived -> long-lived, about 60 days
+                        t, life = issue("long", info["user_id"], info["scopes"], "fb")
+                        return 200, {"access_token": t, "token_type": "bearer", "expires_in": life}
+                    if info["kind"] == "system_user" and sixty and info["expires"]:
+                        # [D] an expiring system-user token is renewed for 60 days
+                        t, life = issue("system_user", info["user_id"], info["scopes"], "fb")
+                        return 200, {"access_token": t, "token_type": "bearer", "expires_in": life}
+                    if cfg.get("fb_extend_user") and info["kind"] == "long":
+                        # the first version's assumption, for comparison only
+                        t, life = issue("long", info["user_id"], info["scopes"], "fb")
+                        return 200, {"access_token": t, "token_type": "bearer", "expires_in": life}
+                    # [O] facebook-node-sdk 68: a long-lived token comes back with the same expiry
+                    t, left = issue(info["kind"], info["user_id"], info["scopes"], "fb",
+                                    expires=info["expires"])
+                    ans = {"access_token": t, "token_type": "bearer"}
+                    if left:
+                        ans["expires_in"] = max(1, left)
+                    return 200, ans
                 return code_exchange(q.get("code", ""), q.get("redirect_uri"), "fb", flat=True)
             if sub == "/debug_token":
                 if q.get("access_token") != cfg["fb_app_id"] + "|" + cfg["fb_app_secret"]:
-                    return err(190, None, "Invalid app access token")
+                    # [O] a top-level error is about the app token (react-native-firebase 1621)
+                    return err(190, None, "Invalid OAuth access token signature.")
                 if "appsecret_proof" in q:
-                    return err(100, None, "appsecret_proof is not for app tokens")
+                    return err(100, None, "appsecret_proof is not for app tokens")  # [A]
                 tok = q.get("input_token", "")
                 info = STATE["tokens"].get(tok)
                 if not info:
-                    return 200, {"data": {"is_valid": False, "error": {"code": 190, "message": "Invalid token"}}}
-                valid = info["valid"] and not info.get("revoked") and (not info["expires"] or now < info["expires"])
-                d = {"app_id": cfg["fb_app_id"], "type": "PAGE" if info["kind"] == "page" else "USER",
-                     "application": "sim", "is_valid": valid,
-                     "expires_at": int(info["expires"]), "data_access_expires_at": int(info["issued"] + 90 * 86400),
+                    return 200, {"data": {"is_valid": False, "error": {
+                        "code": 190, "message": "Invalid OAuth access token - Cannot parse access token"}}}
+                expired = info["expires"] and now >= info["expires"]
+                valid = info["valid"] and not info.get("revoked") and not expired
+                never = info["kind"] in ("page", "system_user") and not info["expires"]
+                typ = {"page": "PAGE", "system_user": "SYSTEM_USER"}.get(info["kind"], "USER")
+                d = {"app_id": cfg["fb_app_id"], "type": typ, "application": "sim", "is_valid": valid,
+                     "expires_at": int(info["expires"]),
+                     # [O] 0 for never-expiring system-user tokens
+                     "data_access_expires_at": 0 if never and typ == "SYSTEM_USER" else int(info["issued"] + 90 * 86400),
                      "scopes": info["scopes"], "user_id": info["user_id"]}
                 if info.get("issued"):
                     d["issued_at"] = int(info["issued"])
+                if not valid:
+                    # [D] the inspected token is judged inside data, with code and subcode
+                    _, e = token_info(tok)
+                    if e:
+                        ee = e[1]["error"]
+                        d["error"] = {"code": ee["code"], "message": ee["message"]}
+                        if "error_subcode" in ee:
+                            d["error"]["subcode"] = ee["error_subcode"]
                 return 200, {"data": d}
             if sub == "/me":
                 tok = q.get("access_token", "")
-                e = check_proof(q, tok)
+                e = check_proof(q, tok)  # [D] appsecret_proof
                 if e:
                     return e
                 info, e = token_info(tok)
@@ -392,16 +492,18 @@ class ControlHandler(BaseHTTPRequestHandler):
                                         "expires": 0 if kind == "page" or life == 0 else now - age + life,
                                         "user_id": str(req.get("user_id", "17841405793187218")),
                                         "scopes": req.get("scopes", ["instagram_business_basic"]),
-                                        "valid": True, "app": req.get("app", "ig")}
+                                        "valid": True, "app": req.get("app", "ig"),
+                                        "username": req.get("username")}
                 return self.send_json({"ok": True, "token": tok})
             if self.path == "/tokens/bulk":
                 out = []
                 now = time.time()
-                for _ in range(req["count"]):
+                for i in range(req["count"]):
                     tok = new_token("IGAA")
                     STATE["tokens"][tok] = {"kind": "long", "issued": now - req.get("age", 0),
                                             "expires": now - req.get("age", 0) + req.get("lifetime", 5184000),
-                                            "user_id": "17841405793187218", "scopes": ["instagram_business_basic"],
+                                            "user_id": str(17841400000000000 + i) if req.get("user_ids") else "17841405793187218",
+                                            "scopes": ["instagram_business_basic"],
                                             "valid": True, "app": "ig"}
                     out.append(tok)
                 return self.send_json({"ok": True, "tokens": out})
@@ -409,6 +511,13 @@ class ControlHandler(BaseHTTPRequestHandler):
                 info = STATE["tokens"].get(req["token"])
                 if info:
                     info["revoked"] = True
+                    info["revoked_subcode"] = req.get("subcode", 460)
+                    info["revoked_message"] = req.get("message")
+                return self.send_json({"ok": True})
+            if self.path == "/restore":
+                info = STATE["tokens"].get(req["token"])
+                if info:
+                    info["revoked"] = False
                 return self.send_json({"ok": True})
         self.send_json({"error": "unknown"}, 404)
 
