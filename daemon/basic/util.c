@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "basic/util.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
@@ -113,6 +114,37 @@ int parse_mode(const char *s, mode_t *ret)
 	if (*end || v > 07777)
 		return -EINVAL;
 	*ret = (mode_t)v;
+	return 0;
+}
+
+int parse_host_port(const char *s, char **ret_host, uint16_t *ret_port)
+{
+	const char *colon, *host = s, *host_end;
+	int64_t port;
+
+	if (!s || !*s)
+		return -EINVAL;
+	if (*s == '[') {
+		host = s + 1;
+		host_end = strchr(host, ']');
+		if (!host_end || host_end[1] != ':')
+			return -EINVAL;
+		colon = host_end + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || memchr(s, ':', (size_t)(colon - s)))
+			return -EINVAL; /* a bare IPv6 address needs brackets */
+		host_end = colon;
+	}
+	if (host_end == host || parse_int64(colon + 1, 1, 65535, &port) < 0)
+		return -EINVAL;
+	for (const char *p = host; p < host_end; p++)
+		if (!(isalnum((unsigned char)*p) || strchr(".-:%_", *p)))
+			return -EINVAL;
+	*ret_host = strndup(host, (size_t)(host_end - host));
+	if (!*ret_host)
+		return -ENOMEM;
+	*ret_port = (uint16_t)port;
 	return 0;
 }
 

@@ -18,6 +18,8 @@ int parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret);
 int parse_percent(const char *s, double *ret);
 int parse_mode(const char *s, mode_t *ret);
 bool name_is_valid(const char *s);
+/* "HOST:PORT", "[IPV6]:PORT": the host (without brackets) and a port 1-65535. */
+int parse_host_port(const char *s, char **ret_host, uint16_t *ret_port);
 /* A token as Meta issues them: 1..8192 printable ASCII characters, no spaces. */
 bool token_is_valid(const char *t, size_t n);
 

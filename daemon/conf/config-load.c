@@ -116,9 +116,17 @@ static bool top_pair(struct yaml_file *f, const char *key, yaml_node_t *k, yaml_
 	if (streq(key, "accounts"))
 		return schema_parse_accounts(f, v, c), true;
 	if (l->is_include) {
-		static const char *const main_only[] = { "vault",     "key",	 "socket",
-							 "admins",    "include", "refresh",
-							 "rate_limit" };
+		static const char *const main_only[] = {
+			"vault",
+			"key",
+			"socket",
+			"admins",
+			"include",
+			"refresh",
+			"rate_limit",
+			"metrics_listen",
+			"metrics_password_file",
+		};
 		for (size_t i = 0; i < ELEMENTSOF(main_only); i++)
 			if (streq(key, main_only[i])) {
 				yaml_err(f, k,
@@ -141,6 +149,23 @@ static bool top_pair(struct yaml_file *f, const char *key, yaml_node_t *k, yaml_
 		    strlen(c->socket_path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
 			yaml_err(f, v, "'socket' path is longer than %zu bytes",
 				 sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+		return true;
+	}
+	if (streq(key, "metrics_listen")) {
+		_cleanup_free_ char *host = NULL;
+		uint16_t port;
+		if (schema_get_dup(f, v, key, &c->metrics_listen) &&
+		    parse_host_port(c->metrics_listen, &host, &port) < 0)
+			yaml_err(f, v,
+				 "'metrics_listen' must be HOST:PORT (an IPv6 address in "
+				 "brackets), not "
+				 "'%s'",
+				 c->metrics_listen);
+		return true;
+	}
+	if (streq(key, "metrics_password_file")) {
+		if (schema_get_path(f, v, key, c->path, &c->metrics_password_path))
+			schema_read_secret(f, v, c->metrics_password_path, &c->metrics_password);
 		return true;
 	}
 	if (streq(key, "admins"))

@@ -75,6 +75,9 @@ struct config *config_free(struct config *c)
 	free(c->vault_dir);
 	free(c->key_path);
 	free(c->socket_path);
+	free(c->metrics_listen);
+	free(c->metrics_password_path);
+	secret_free(c->metrics_password);
 	principal_list_clear(&c->admins);
 	free(c->include);
 	for (size_t i = 0; i < c->n_apps; i++)

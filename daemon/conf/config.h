@@ -91,6 +91,9 @@ struct config {
 	char *vault_dir;
 	char *key_path;
 	char *socket_path;
+	char *metrics_listen;	     /* HOST:PORT of the scrape endpoint (CONTRACT 15.1), or NULL */
+	char *metrics_password_path; /* NULL: no basic auth */
+	struct secret *metrics_password;
 	struct principal_list admins;
 	char *include;
 	struct refresh_config refresh;

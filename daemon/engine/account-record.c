@@ -264,6 +264,10 @@ void account_set_verdict(struct account *a, enum verdict v, const char *why)
 	assert(verdict_is_standing(v));
 	if (verdict_is_dead(v))
 		account_uncache(a);
+	if (v == VERDICT_EXPIRED)
+		a->refresh_expired++;
+	else if (v == VERDICT_REAUTH || v == VERDICT_REAUTH_RECOVERABLE)
+		a->refresh_revoked++;
 	a->verdict = v;
 	a->failures = 0;
 	a->check_retry_at = 0;

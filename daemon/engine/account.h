@@ -74,9 +74,10 @@ struct account {
 	size_t heap_index; /* in the manager's deadline heap, or SIZE_MAX */
 	int64_t deadline;  /* when it next needs attention, 0 never */
 	uint64_t reads, refresh_ok, refresh_error, refresh_throttled;
-	bool keep;		       /* reload bookkeeping */
-	int32_t cache_slot;	       /* in the token cache, or -1 */
-	struct enroll_pending *enroll; /* an enrolment under way, or NULL */
+	uint64_t refresh_revoked, refresh_expired; /* Meta's verdicts (CONTRACT 15.2) */
+	bool keep;				   /* reload bookkeeping */
+	int32_t cache_slot;			   /* in the token cache, or -1 */
+	struct enroll_pending *enroll;		   /* an enrolment under way, or NULL */
 };
 
 int account_new(const struct engine_ctx *ctx, const struct account_config *cfg, struct app *app,

@@ -353,6 +353,20 @@ static void op_deauthorize(void *ud, struct control_request *req, const char *ap
 	control_answer(req, ans);
 }
 
+static char *render_for_scrape(void *ud)
+{
+	struct view_set set;
+	char *text = NULL;
+
+	if (manager_view(ud, NULL, true, &set) >= 0) {
+		text = render_metrics(&set.src);
+		view_set_done(&set);
+	}
+	return text;
+}
+
+const struct metrics_http_ops commands_metrics_http_ops = { .render = render_for_scrape };
+
 const struct control_ops commands_ops = {
 	.admins = op_admins,
 	.lookup = op_lookup,

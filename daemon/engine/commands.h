@@ -6,5 +6,8 @@
  * the struct manager. */
 
 #include "serve/control.h"
+#include "serve/metrics-http.h"
 
 extern const struct control_ops commands_ops;
+/* The scrape endpoint's exposition: what an admin sees. */
+extern const struct metrics_http_ops commands_metrics_http_ops;

@@ -172,6 +172,22 @@ static int open_control(struct manager *m, const struct config *c, bool *ret_act
 	return 0;
 }
 
+static int open_metrics_http(struct manager *m, const struct config *c)
+{
+	int r;
+
+	if (!c->metrics_listen)
+		return 0;
+	r = metrics_http_new(m->event, c->metrics_listen, c->metrics_password,
+			     &commands_metrics_http_ops, m, &m->metrics_http);
+	if (r < 0)
+		return log_error_errno(r, "%s: error: metrics_listen %s: cannot listen: %m",
+				       c->path, c->metrics_listen);
+	log_info("metrics on http://%s/metrics%s", c->metrics_listen,
+		 c->metrics_password ? " (basic auth)" : "");
+	return 0;
+}
+
 static int start(struct manager *m, struct config *c)
 {
 	bool activated = false;
@@ -188,6 +204,9 @@ static int start(struct manager *m, struct config *c)
 	if (r < 0)
 		return log_error_errno(r, "cannot set up the event loop: %m");
 	r = open_control(m, c, &activated);
+	if (r < 0)
+		return r;
+	r = open_metrics_http(m, c);
 	if (r < 0)
 		return r;
 	r = reload_apply(m, c);

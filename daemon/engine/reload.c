@@ -11,6 +11,7 @@
 #include "engine/hooks.h"
 #include "engine/operation.h"
 #include "engine/sink.h"
+#include "serve/metrics-http.h"
 
 int reload_load_config(const char *path, struct config **ret, struct config_diag *out)
 {
@@ -202,13 +203,20 @@ int reload_from_file(struct manager *m, struct config_diag *diag)
 		if (!streq(c->socket_path, m->config->socket_path))
 			log_warning("%s: a 'socket' change takes effect at the next start",
 				    m->config_path);
+		if (!streq_ptr(c->metrics_listen, m->config->metrics_listen))
+			log_warning("%s: a 'metrics_listen' change takes effect at the next start",
+				    m->config_path);
 		r = reload_apply(m, c);
+		if (r >= 0 && m->metrics_http &&
+		    metrics_http_set_password(m->metrics_http, m->config->metrics_password) < 0)
+			log_error("%s: cannot apply the new metrics password", m->config_path);
 		if (r < 0) {
 			config_diag_file(diag, true, m->config_path, "cannot apply: %s",
 					 strerror(-r));
 			config_free(c);
 		}
 	}
+	m->last_reload_failed = r < 0;
 	if (r < 0)
 		log_error("%s: reload refused; still running on the previous configuration",
 			  m->config_path);

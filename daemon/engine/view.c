@@ -82,6 +82,11 @@ void view_account(const struct account *a, int64_t now, struct render_account *r
 		.refresh_ok = a->refresh_ok,
 		.refresh_error = a->refresh_error,
 		.refresh_throttled = a->refresh_throttled,
+		.refresh_revoked = a->refresh_revoked,
+		.refresh_expired = a->refresh_expired,
+		.last_success = a->has_token
+					? MAX(a->issued_at, MAX(a->last_refresh, a->last_validated))
+					: 0,
 	};
 	add_warnings(a, now, ret);
 }
@@ -147,6 +152,8 @@ int view_set_init(struct view_set *set, int64_t now)
 	set->src = (struct render_source){
 		.userdata = set,
 		.now = now,
+		.started = set->started,
+		.last_reload_ok = set->last_reload_ok,
 		.state_names = account_state_names,
 		.n_states = _STATE_MAX,
 		.account = next_account,

@@ -23,6 +23,8 @@ struct view_set {
 	const struct principal_list *admins;
 	const struct caller *caller; /* NULL: everything */
 	bool admin;
+	int64_t started;
+	bool last_reload_ok;
 	bool *app_seen; /* for a non-admin: the apps of the accounts it may read */
 	struct render_source src;
 };

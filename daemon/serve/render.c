@@ -124,6 +124,9 @@ static cJSON *app_json(const struct render_app *app)
 
 cJSON *render_status(const struct render_source *s)
 {
+	size_t counts[RENDER_STATES_MAX] = { 0 }, n = 0;
+	_cleanup_free_ char *summary = NULL;
+	int64_t next = 0;
 	cJSON *ans = control_answer_new(), *accounts = cJSON_CreateArray(),
 	      *apps = cJSON_CreateArray();
 	struct render_account a;
@@ -136,8 +139,18 @@ cJSON *render_status(const struct render_source *s)
 		return NULL;
 	}
 	cJSON_AddStringToObject(ans, "version", IGTOKEND_VERSION);
-	for (size_t i = 0; s->account(s->userdata, &i, &a);)
+	for (size_t i = 0; s->account(s->userdata, &i, &a);) {
 		cJSON_AddItemToArray(accounts, account_json(s, &a));
+		if (a.state < RENDER_STATES_MAX)
+			counts[a.state]++;
+		n++;
+		if (a.next_refresh > 0 && (next == 0 || a.next_refresh < next))
+			next = a.next_refresh;
+	}
+	/* the STATUS= line, for what this caller may see (CONTRACT 15.5) */
+	summary = render_summary(s, counts, n, next);
+	if (summary)
+		cJSON_AddStringToObject(ans, "summary", summary);
 	for (size_t i = 0; s->app(s->userdata, &i, &app);)
 		cJSON_AddItemToArray(apps, app_json(&app));
 	cJSON_AddItemToObject(ans, "accounts", accounts);
@@ -152,9 +165,36 @@ static void help(FILE *f, const char *name, const char *type, const char *text)
 	fprintf(f, "# HELP igtokend_%s %s\n# TYPE igtokend_%s %s\n", name, text, name, type);
 }
 
+/* One gauge per account: name, help, and the value taken from the view. */
+static void account_gauge(FILE *f, const struct render_source *s, const char *name,
+			  const char *text, int64_t (*value)(const struct render_account *a))
+{
+	struct render_account a;
+
+	help(f, name, "gauge", text);
+	for (size_t i = 0; s->account(s->userdata, &i, &a);)
+		fprintf(f, "igtokend_%s{account=\"%s\",app=\"%s\"} %lld\n", name, a.name, a.app,
+			(long long)value(&a));
+}
+
+static int64_t next_refresh_of(const struct render_account *a)
+{
+	return a->next_refresh;
+}
+
+static int64_t last_success_of(const struct render_account *a)
+{
+	return a->last_success;
+}
+
+static int64_t failures_of(const struct render_account *a)
+{
+	return a->failures;
+}
+
 static void account_metrics(FILE *f, const struct render_source *s)
 {
-	static const char *const results[] = { "ok", "error", "throttled" };
+	static const char *const results[] = { "ok", "error", "throttled", "revoked", "expired" };
 	struct render_account a;
 
 	help(f, "token_expiry_timestamp_seconds", "gauge", "When the token expires (0 = never).");
@@ -178,15 +218,28 @@ static void account_metrics(FILE *f, const struct render_source *s)
 		for (unsigned k = 0; k < s->n_states; k++)
 			fprintf(f, "igtokend_account_state{account=\"%s\",app=\"%s\",state=\"%s\"} %d\n",
 				a.name, a.app, s->state_names[k], k == a.state);
-	help(f, "refresh_total", "counter", "Refresh attempts by result.");
+	help(f, "refresh_total", "counter",
+	     "Calls about the token by result: ok, error, throttled, revoked (Meta withdrew it: "
+	     "reauth_required), expired.");
 	for (size_t i = 0; s->account(s->userdata, &i, &a);) {
-		const uint64_t v[] = { a.refresh_ok, a.refresh_error, a.refresh_throttled };
-		for (int k = 0; k < 3; k++)
+		const uint64_t v[] = { a.refresh_ok, a.refresh_error, a.refresh_throttled,
+				       a.refresh_revoked, a.refresh_expired };
+		for (int k = 0; k < 5; k++)
 			fprintf(f,
 				"igtokend_refresh_total{account=\"%s\",app=\"%s\",result=\"%s\"} "
 				"%llu\n",
 				a.name, a.app, results[k], (unsigned long long)v[k]);
 	}
+	account_gauge(f, s, "next_refresh_timestamp_seconds",
+		      "When the next refresh attempt is planned (0 = none).", next_refresh_of);
+	account_gauge(f, s, "last_success_timestamp_seconds",
+		      "When Meta last confirmed the token: a refresh, the import, or a check (0 = "
+		      "never).",
+		      last_success_of);
+	account_gauge(f, s, "consecutive_failures",
+		      "Refresh attempts that failed in a row (transient errors; verdicts are "
+		      "states).",
+		      failures_of);
 	help(f, "token_reads_total", "counter", "Tokens handed out over the control socket.");
 	for (size_t i = 0; s->account(s->userdata, &i, &a);)
 		fprintf(f, "igtokend_token_reads_total{account=\"%s\"} %llu\n", a.name,
@@ -265,6 +318,14 @@ char *render_metrics(const struct render_source *s)
 
 	if (!f)
 		return NULL;
+	help(f, "build_info", "gauge", "1, labelled with the running version.");
+	fprintf(f, "igtokend_build_info{version=\"%s\"} 1\n", IGTOKEND_VERSION);
+	help(f, "start_time_seconds", "gauge", "When the daemon started (Unix seconds).");
+	fprintf(f, "igtokend_start_time_seconds %lld\n", (long long)s->started);
+	help(f, "last_reload_success", "gauge",
+	     "0 when the last reload was refused (the previous configuration stays in force), else "
+	     "1.");
+	fprintf(f, "igtokend_last_reload_success %d\n", s->last_reload_ok);
 	account_metrics(f, s);
 	app_metrics(f, s);
 	if (fclose(f) != 0) {

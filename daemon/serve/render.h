@@ -14,6 +14,7 @@
 struct cJSON;
 
 #define RENDER_WARNINGS_MAX 3
+#define RENDER_STATES_MAX   16 /* at least render_source.n_states */
 #define RENDER_WARNING_LEN  256
 
 struct render_account {
@@ -26,7 +27,10 @@ struct render_account {
 	const char *last_error, *user_id, *username; /* NULL: none */
 	const struct rl_state *rl;		     /* its own usage figures (CONTRACT 12.8) */
 	int64_t paused_until;			     /* its own pause; 0: not paused now */
-	uint64_t reads, refresh_ok, refresh_error, refresh_throttled;
+	uint64_t reads, refresh_ok, refresh_error, refresh_throttled, refresh_revoked,
+		refresh_expired;
+	int64_t last_success; /* when Meta last confirmed the token (refresh, import, check); 0
+				 never */
 	unsigned n_warnings;
 	char warnings[RENDER_WARNINGS_MAX][RENDER_WARNING_LEN];
 };
@@ -45,6 +49,8 @@ struct render_app {
 struct render_source {
 	void *userdata;
 	int64_t now;
+	int64_t started;     /* when the daemon started (Unix seconds) */
+	bool last_reload_ok; /* the last reload (or the start) applied its configuration */
 	const char *const *state_names;
 	unsigned n_states;
 	/* The next account or app to show from *cursor on (only what the caller may
