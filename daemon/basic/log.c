@@ -65,10 +65,10 @@ void log_set_fd(int fd)
 	to_journal = false;
 }
 
-static void write_journal(int level, int error, const char *account, const char *app,
-			  const char *state, const char *msg)
+static void write_journal(int level, int error, const char *message_id, const char *account,
+			  const char *app, const char *state, const char *msg)
 {
-	char f[7][LOG_LINE_MAX + 32];
+	char f[8][LOG_LINE_MAX + 32];
 	struct iovec iov[8];
 	size_t n = 0;
 
@@ -89,6 +89,8 @@ static void write_journal(int level, int error, const char *account, const char 
 		FIELD("STATE=%s", state);
 	if (error)
 		FIELD("ERRNO=%d", error < 0 ? -error : error);
+	if (message_id)
+		FIELD("MESSAGE_ID=%s", message_id);
 	FIELD("%s", "SYSLOG_IDENTIFIER=igtokend");
 #undef FIELD
 	if (sd_journal_sendv(iov, (int)n) < 0)
@@ -117,26 +119,47 @@ static void write_stderr(int level, const char *account, const char *app, const 
 	(void)!write(log_fd, line, (size_t)k);
 }
 
-int log_full(int level, int error, const char *account, const char *app, const char *state,
-	     const char *fmt, ...)
+static int log_va(int level, int error, const char *message_id, const char *account,
+		  const char *app, const char *state, const char *fmt, va_list ap)
 {
 	char msg[LOG_LINE_MAX];
 	int saved = errno;
-	va_list ap;
 
 	if (error < 0)
 		error = -error;
 	if (level > max_level)
 		return -error;
 	errno = error; /* for %m */
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	string_scrub_controls(msg); /* one event, one line, whatever upstream text it quotes */
 	if (to_journal)
-		write_journal(level, error, account, app, state, msg);
+		write_journal(level, error, message_id, account, app, state, msg);
 	else
 		write_stderr(level, account, app, state, msg);
 	errno = saved;
 	return -error;
+}
+
+int log_full(int level, int error, const char *account, const char *app, const char *state,
+	     const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = log_va(level, error, NULL, account, app, state, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int log_full_id(int level, const char *message_id, const char *account, const char *app,
+		const char *state, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = log_va(level, 0, message_id, account, app, state, fmt, ap);
+	va_end(ap);
+	return r;
 }

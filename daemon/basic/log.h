@@ -18,6 +18,10 @@ void log_set_fd(int fd);
 /* Returns -abs(error) (or 0 when error is 0) so callers can `return log_...`. */
 int log_full(int level, int error, const char *account, const char *app, const char *state,
 	     const char *fmt, ...) _printf_(6, 7);
+/* The same with a journal MESSAGE_ID (32 hex digits) that the shipped catalog
+ * explains (contrib/systemd/igtokend.catalog); on stderr the id is left out. */
+int log_full_id(int level, const char *message_id, const char *account, const char *app,
+		const char *state, const char *fmt, ...) _printf_(6, 7);
 
 #define log_debug(...)		  log_full(LOG_DEBUG, 0, NULL, NULL, NULL, __VA_ARGS__)
 #define log_info(...)		  log_full(LOG_INFO, 0, NULL, NULL, NULL, __VA_ARGS__)

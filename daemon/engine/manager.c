@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "engine/manager.h"
 
+#include <stdio.h>
 #include <systemd/sd-daemon.h>
 
 #include "basic/log.h"
@@ -12,6 +13,7 @@
 #include "engine/view.h"
 #include "meta/schedule.h"
 #include "serve/control.h"
+#include "serve/metrics-http.h"
 #include "serve/render.h"
 #include "store/vault.h"
 
@@ -43,6 +45,7 @@ struct manager *manager_free(struct manager *m)
 	if (!m)
 		return NULL;
 	control_free(m->control);
+	metrics_http_free(m->metrics_http);
 	for (size_t i = 0; i < m->n_accounts; i++) {
 		operation_cancel_all(m->accounts[i], -ECANCELED, "igtokend is stopping");
 		account_free(m->accounts[i]);
@@ -97,6 +100,8 @@ int manager_view(struct manager *m, const struct caller *caller, bool admin, str
 		.admins = &m->config->admins,
 		.caller = caller,
 		.admin = admin,
+		.started = m->started,
+		.last_reload_ok = !m->last_reload_failed,
 	};
 	return view_set_init(ret, m->ctx.now());
 }
@@ -332,16 +337,68 @@ static void broadcast(struct manager *m, struct account *a, const char *event,
 		control_broadcast(m->control, a->name, line, strlen(line));
 }
 
+/* Journal MESSAGE_IDs of state changes; contrib/systemd/igtokend.catalog explains
+ * each (tests/check-catalog keeps the two in step). */
+#define MESSAGE_ID_NEEDS_HUMAN "09695e9af26f40df852baa32528666da" /* no_token, expired, reauth */
+#define MESSAGE_ID_TROUBLE     "2773a147cb434b42b7a88fb16f5d0704" /* retrying, throttled, expiring */
+#define MESSAGE_ID_STATE_OK    "2a3e0b22b13745bbb2e4dda21304ed1c" /* fresh again */
+
+/* What a person should do about an account in this state (CONTRACT 15.4), and the
+ * journal MESSAGE_ID whose catalog entry says more. */
+static const char *what_to_do(const struct account *a, enum account_state s, char *buf, size_t len,
+			      const char **ret_id)
+{
+	*ret_id = MESSAGE_ID_STATE_OK;
+	switch (s) {
+	case STATE_NO_TOKEN:
+	case STATE_EXPIRED:
+		*ret_id = MESSAGE_ID_NEEDS_HUMAN;
+		snprintf(buf, len,
+			 "a human must log in: igtokenctl enroll %s (or igtokenctl import %s)",
+			 a->name, a->name);
+		return buf;
+	case STATE_REAUTH_REQUIRED:
+		*ret_id = MESSAGE_ID_NEEDS_HUMAN;
+		if (a->verdict == VERDICT_REAUTH_RECOVERABLE)
+			snprintf(buf, len,
+				 "the user must act on Meta's side (see above); checked again "
+				 "every "
+				 "validate_every; or log in anew: igtokenctl enroll %s",
+				 a->name);
+		else
+			snprintf(buf, len,
+				 "a human must log in again: igtokenctl enroll %s (or igtokenctl "
+				 "import "
+				 "%s)",
+				 a->name, a->name);
+		return buf;
+	case STATE_EXPIRING:
+		*ret_id = MESSAGE_ID_TROUBLE;
+		snprintf(buf, len, "log in again before it expires: igtokenctl enroll %s", a->name);
+		return buf;
+	case STATE_RETRYING:
+	case STATE_THROTTLED:
+		*ret_id = MESSAGE_ID_TROUBLE;
+		snprintf(buf, len, "the token is still served; details: igtokenctl status %s",
+			 a->name);
+		return buf;
+	default: return NULL;
+	}
+}
+
 static void announce(struct manager *m, struct account *a, enum account_state from,
 		     enum account_state to)
 {
 	bool bad = to == STATE_EXPIRED || to == STATE_REAUTH_REQUIRED || to == STATE_NO_TOKEN ||
 		   to == STATE_RETRYING || to == STATE_THROTTLED || to == STATE_EXPIRING;
-	const char *why = bad ? a->last_error : NULL;
+	const char *why = bad ? a->last_error : NULL, *id, *todo;
+	char hint[256];
 
-	log_full(bad ? LOG_WARNING : LOG_NOTICE, 0, a->name, a->app->name, account_state_name(to),
-		 "state %s -> %s%s%s", account_state_name(from), account_state_name(to),
-		 why ? ": " : "", why ?: "");
+	todo = what_to_do(a, to, hint, sizeof(hint), &id);
+	log_full_id(bad ? LOG_WARNING : LOG_NOTICE, id, a->name, a->app->name,
+		    account_state_name(to), "%s: %s -> %s%s%s%s%s", a->name,
+		    account_state_name(from), account_state_name(to), why ? ": " : "", why ?: "",
+		    todo ? "; " : "", todo ?: "");
 	broadcast(m, a, "state", to);
 	if (servable(from) != servable(to))
 		manager_update_sink(m, a);

@@ -26,14 +26,16 @@ struct manager {
 	struct tokencache *tokens;
 	struct hooks *hooks;
 	struct control *control;
-	struct app **apps; /* sorted by name like config->apps */
+	struct metrics_http *metrics_http; /* the scrape endpoint, or NULL */
+	struct app **apps;		   /* sorted by name like config->apps */
 	size_t n_apps;
 	struct account **accounts; /* sorted by name like config->accounts */
 	size_t n_accounts;
 	struct account **heap; /* deadline min-heap */
 	size_t n_heap, heap_size;
 	sd_event_source *deadline_timer, *status_timer;
-	int64_t started;
+	int64_t started;	 /* Unix seconds */
+	bool last_reload_failed; /* the configuration in force is older than the file */
 };
 
 /* The parts that need no configuration: event loop, signals stay with the caller. */

@@ -2,6 +2,7 @@
 #include "serve/control.h"
 
 #include <cjson/cJSON.h>
+#include <stdio.h>
 
 #include "basic/log.h"
 #include "basic/proto.h"
@@ -118,24 +119,38 @@ const struct caller *control_request_caller(const struct control_request *req)
 /* Admins everything; readers of an account its token; anyone status, metrics and
  * watch (filtered). Returns the error to answer, or 0 with the account looked up. */
 static int authorize(struct control *ctl, const struct caller *caller, const struct request *p,
-		     bool admin, void **ret_account, const char **ret_message)
+		     bool admin, void **ret_account, char *why, size_t why_len)
 {
 	const struct principal_list *admins = ctl->ops->admins(ctl->userdata), *readers = NULL;
+	const char *admins_only = "is not an admin (the config's 'admins:' says who is)";
 
 	*ret_account = NULL;
 	if (!p->has_account) {
-		if (p->admin_only && !admin)
-			return *ret_message = "this command is for admins", -EACCES;
+		if (p->admin_only && !admin) {
+			snprintf(why, why_len, "this command is for admins: uid %u %s",
+				 (unsigned)caller->uid, admins_only);
+			return -EACCES;
+		}
 		return 0;
 	}
 	*ret_account = ctl->ops->lookup(ctl->userdata, p->account, &readers);
-	if (admin && !*ret_account)
-		return *ret_message = "no such account", -ENOENT;
+	if (admin && !*ret_account) {
+		snprintf(why, why_len, "no account '%s' in the configuration", p->account);
+		return -ENOENT;
+	}
 	/* To others, an account they may not read and one that does not exist look the same. */
-	if (!admin && (p->admin_only || !control_may_read(caller, admins, readers)))
-		return *ret_message = p->admin_only ? "this command is for admins"
-						    : "you may not read this account",
-		       -EACCES;
+	if (!admin && p->admin_only) {
+		snprintf(why, why_len, "this command is for admins: uid %u %s",
+			 (unsigned)caller->uid, admins_only);
+		return -EACCES;
+	}
+	if (!admin && !control_may_read(caller, admins, readers)) {
+		snprintf(why, why_len,
+			 "uid %u may not read account '%s' (it is not among its readers, or there "
+			 "is no such account)",
+			 (unsigned)caller->uid, p->account);
+		return -EACCES;
+	}
 	return 0;
 }
 
@@ -167,6 +182,7 @@ static void on_line(void *userdata, struct conn *c, char *line, size_t n)
 	struct control_request *req;
 	struct request p = { 0 };
 	const char *msg = NULL;
+	char why[256];
 	void *account;
 	bool admin;
 	int r;
@@ -177,9 +193,9 @@ static void on_line(void *userdata, struct conn *c, char *line, size_t n)
 		return;
 	}
 	admin = control_is_admin(caller, ctl->ops->admins(ctl->userdata));
-	r = authorize(ctl, caller, &p, admin, &account, &msg);
+	r = authorize(ctl, caller, &p, admin, &account, why, sizeof(why));
 	if (r < 0) {
-		send_json(c, error_json(r, msg));
+		send_json(c, error_json(r, why));
 	} else if (p.cmd == CMD_WATCH) {
 		conn_set_watcher(c);
 		send_json(c, control_answer_new());
