@@ -3,6 +3,7 @@
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include "basic/proto.h"
 #include "basic/util.h"
@@ -35,6 +36,36 @@ cJSON *ctl_request(const char *cmd, const char *account)
 	return j;
 }
 
+int ctl_unreachable(int r)
+{
+	struct stat st;
+	int e = stat(ctl_socket_path, &st) < 0 ? errno : 0;
+
+	if (e == ENOENT || e == ENOTDIR)
+		fprintf(stderr,
+			"igtokenctl: no socket at %s: igtokend is not running (systemctl start "
+			"igtokend.socket igtokend), or it listens elsewhere (-s PATH, "
+			"$IGTOKEND_SOCKET, "
+			"'socket:' in igtokend.yaml)\n",
+			ctl_socket_path);
+	else if (r == -EACCES || e == EACCES)
+		fprintf(stderr,
+			"igtokenctl: %s: permission denied (the socket's directory must be "
+			"searchable "
+			"and the socket writable by you)\n",
+			ctl_socket_path);
+	else if (r == -ECONNREFUSED)
+		fprintf(stderr,
+			"igtokenctl: nothing answers at %s: igtokend is not running (systemctl "
+			"start "
+			"igtokend; journalctl -u igtokend says why it stopped)\n",
+			ctl_socket_path);
+	else
+		fprintf(stderr, "igtokenctl: cannot reach igtokend at %s: %s\n", ctl_socket_path,
+			strerror(-r));
+	return EXIT_UNAVAILABLE;
+}
+
 static int connect_once(struct client **cp)
 {
 	int r;
@@ -42,12 +73,7 @@ static int connect_once(struct client **cp)
 	if (*cp)
 		return EXIT_OK;
 	r = client_connect(ctl_socket_path, cp);
-	if (r < 0) {
-		fprintf(stderr, "igtokenctl: cannot reach igtokend at %s: %s\n", ctl_socket_path,
-			r == -ECONNREFUSED ? "not running" : strerror(-r));
-		return EXIT_UNAVAILABLE;
-	}
-	return EXIT_OK;
+	return r < 0 ? ctl_unreachable(r) : EXIT_OK;
 }
 
 /* The answer's error, said on stderr; the exit code for it. */

@@ -34,6 +34,9 @@ struct cJSON *ctl_request(const char *cmd, const char *account);
 /* Sends req over *cp (connecting first if NULL) and parses the answer. On an
  * error answer or failure, says why on stderr and returns the exit code. */
 int ctl_call(struct client **cp, struct cJSON *req, int timeout_ms, struct cJSON **ret);
+/* Says on stderr why the daemon cannot be reached (r: client_connect's error)
+ * and what to do; returns EXIT_UNAVAILABLE. */
+int ctl_unreachable(int r);
 /* One request on a connection of its own. */
 int ctl_simple(const char *cmd, const char *account, struct cJSON **ret);
 

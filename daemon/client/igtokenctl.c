@@ -3,41 +3,82 @@
  * command, found in a table that also says what each takes. */
 #include <cjson/cJSON.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
-#include <termios.h>
-#include <time.h>
+#include <sys/ioctl.h>
 
 #include "basic/util.h"
 #include "basic/wipe-alloc.h"
 #include "client/ctl-call.h"
+#include "client/ctl-login.h"
 #include "client/ctl-status.h"
 #include "igtoken.h"
 
-/* a token, or a redirect URL, on one line of stdin: with its "\r\n" and NUL */
-#define STDIN_LINE_MAX (IGTOKEN_TOKEN_MAX + 3)
-
-struct invocation {
-	const char *account;
-	bool json, short_lived;
-};
-
 /* ---- status, token, refresh, reload, metrics ---- */
+
+static unsigned terminal_width(void)
+{
+	struct winsize ws;
+
+	if (!isatty(STDOUT_FILENO) || ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) < 0 || ws.ws_col == 0)
+		return 0; /* not a terminal: whole lines, for grep and scripts */
+	return ws.ws_col;
+}
+
+static cJSON *find_account(cJSON *ans, const char *name)
+{
+	cJSON *a;
+
+	cJSON_ArrayForEach (a, cJSON_GetObjectItemCaseSensitive(ans, "accounts"))
+		if (streq_ptr(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "name")),
+			      name))
+			return a;
+	return NULL;
+}
 
 static int cmd_status(const struct invocation *inv)
 {
-	cJSON *ans = NULL;
+	struct status_view v = {
+		.colour = isatty(STDOUT_FILENO) && !secure_getenv("NO_COLOR"),
+		.long_errors = inv->long_errors,
+		.problems = inv->problems,
+		.width = terminal_width(),
+	};
+	cJSON *ans = NULL, *one;
 	int r = ctl_simple("status", NULL, &ans);
 
 	if (r != EXIT_OK)
 		return r;
 	if (inv->json) {
-		_cleanup_cjson_free_ char *s = cJSON_PrintUnformatted(ans);
-		puts(s ?: "{}");
-	} else
-		ctl_status_print(ans, isatty(STDOUT_FILENO) && !secure_getenv("NO_COLOR"));
+		one = inv->account ? find_account(ans, inv->account) : ans;
+		_cleanup_cjson_free_ char *s = one ? cJSON_PrintUnformatted(one) : NULL;
+		if (one)
+			puts(s ?: "{}");
+		else
+			fprintf(stderr, "igtokenctl: no account '%s' that you may see\n",
+				inv->account);
+		r = one ? EXIT_OK : EXIT_FAILED;
+	} else if (inv->account)
+		r = ctl_status_print_account(ans, inv->account, &v);
+	else
+		ctl_status_print(ans, &v);
 	cJSON_Delete(ans);
-	return EXIT_OK;
+	return r;
+}
+
+/* For monitoring scripts: 0 when no account needs a human, 4 when one does. */
+static int cmd_check(const struct invocation *inv)
+{
+	cJSON *ans = NULL;
+	int r = ctl_simple("status", NULL, &ans);
+	(void)inv;
+
+	if (r != EXIT_OK)
+		return r;
+	r = ctl_check(ans);
+	cJSON_Delete(ans);
+	return r;
 }
 
 static int cmd_token(const struct invocation *inv)
@@ -52,41 +93,25 @@ static int cmd_token(const struct invocation *inv)
 		explicit_bzero(buf, sizeof(buf));
 		return EXIT_OK;
 	case -EACCES:
-		fprintf(stderr, "igtokenctl: forbidden: you may not read account '%s'\n",
-			inv->account);
+		fprintf(stderr,
+			"igtokenctl: forbidden: uid %u may not read account '%s' (it is not among "
+			"its "
+			"readers, or there is no such account)\n",
+			(unsigned)getuid(), inv->account);
 		return EXIT_FORBIDDEN;
 	case -ENOENT:
-		fprintf(stderr, "igtokenctl: unknown_account: no account '%s'\n", inv->account);
+		fprintf(stderr,
+			"igtokenctl: unknown_account: no account '%s' in the configuration\n",
+			inv->account);
 		return EXIT_FAILED;
 	case -EKEYEXPIRED:
 		fprintf(stderr,
 			"igtokenctl: account '%s' has no valid token (see igtokenctl status)\n",
 			inv->account);
 		return EXIT_NO_TOKEN;
-	case -ECONNREFUSED:
-		fprintf(stderr, "igtokenctl: cannot reach igtokend at %s: not running\n",
-			ctl_socket_path);
-		return EXIT_UNAVAILABLE;
+	case -ECONNREFUSED: return ctl_unreachable(r);
 	default: fprintf(stderr, "igtokenctl: %s\n", strerror(-r)); return EXIT_FAILED;
 	}
-}
-
-/* "ACCOUNT: STATE, expires WHEN" for refresh, import and enrolment answers. */
-static int print_result(cJSON *ans)
-{
-	const char *state = ctl_string(ans, "state");
-	bool present;
-	int64_t exp = ctl_time(ans, "expires_at", &present);
-	char when[32] = "-";
-
-	if (present && exp == 0)
-		snprintf(when, sizeof(when), "never");
-	else if (present)
-		format_relative(exp, (int64_t)time(NULL), when, sizeof(when));
-	printf("%s: %s%sexpires %s\n", ctl_string(ans, "account") ?: "?", state ?: "",
-	       state ? ", " : "", when);
-	cJSON_Delete(ans);
-	return EXIT_OK;
 }
 
 static int cmd_refresh(const struct invocation *inv)
@@ -94,7 +119,7 @@ static int cmd_refresh(const struct invocation *inv)
 	cJSON *ans = NULL;
 	int r = ctl_simple("refresh", inv->account, &ans);
 
-	return r == EXIT_OK ? print_result(ans) : r;
+	return r == EXIT_OK ? ctl_print_result(ans) : r;
 }
 
 static int cmd_reload(const struct invocation *inv)
@@ -124,143 +149,6 @@ static int cmd_metrics(const struct invocation *inv)
 	}
 	cJSON_Delete(ans);
 	return r;
-}
-
-/* ---- import, enroll: secrets from stdin only ---- */
-
-/* One line from stdin, without echo on a terminal; trailing whitespace dropped. */
-static int read_stdin_line(const char *prompt, bool secret, char *buf, size_t len)
-{
-	struct termios old, quiet;
-	bool tty = isatty(STDIN_FILENO);
-	size_t n;
-
-	if (tty) {
-		fprintf(stderr, "%s", prompt);
-		if (secret && tcgetattr(STDIN_FILENO, &old) == 0) {
-			quiet = old;
-			quiet.c_lflag &= ~(tcflag_t)ECHO;
-			tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
-		} else
-			secret = false;
-	}
-	if (!fgets(buf, (int)len, stdin))
-		buf[0] = '\0';
-	if (tty && secret) {
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
-		fprintf(stderr, "\n");
-	}
-	n = strlen(buf);
-	if (n == len - 1 && buf[n - 1] != '\n')
-		return -EMSGSIZE;
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' ||
-			 buf[n - 1] == '\t'))
-		buf[--n] = '\0';
-	return n > 0 ? 0 : -ENODATA;
-}
-
-/* Sends a request carrying a secret read from stdin (field = key), prints the result. */
-static int call_with_secret(struct client **c, cJSON *req, const char *key, char *secret)
-{
-	cJSON *ans = NULL;
-	int r;
-
-	cJSON_AddStringToObject(req, key, secret);
-	explicit_bzero(secret, strlen(secret));
-	r = ctl_call(c, req, CTL_ANSWER_TIMEOUT_MS, &ans);
-	cJSON_Delete(req); /* wiped on free */
-	return r == EXIT_OK ? print_result(ans) : r;
-}
-
-static int cmd_import(const struct invocation *inv)
-{
-	char tok[STDIN_LINE_MAX];
-	struct client *c = NULL;
-	cJSON *req;
-	int r = read_stdin_line("Paste the access token, then Enter: ", true, tok, sizeof(tok));
-
-	if (r < 0) {
-		explicit_bzero(tok, sizeof(tok));
-		fprintf(stderr, "igtokenctl: %s\n",
-			r == -EMSGSIZE ? "the token on stdin is too long" : "no token on stdin");
-		return EXIT_FAILED;
-	}
-	req = ctl_request("import", inv->account);
-	cJSON_AddBoolToObject(req, "short_lived", inv->short_lived);
-	r = call_with_secret(&c, req, "token", tok);
-	client_close(c);
-	return r;
-}
-
-static int cmd_enroll(const struct invocation *inv)
-{
-	char redirect[STDIN_LINE_MAX];
-	struct client *c = NULL;
-	cJSON *ans = NULL;
-	int r = ctl_simple("enroll", inv->account, &ans);
-
-	if (r != EXIT_OK)
-		return r;
-	fprintf(stderr, "Open this URL in a browser, log in and allow access:\n");
-	printf("%s\n", ctl_string(ans, "url") ?: "");
-	fflush(stdout);
-	cJSON_Delete(ans);
-	r = read_stdin_line("Then paste the URL the browser was sent to: ", false, redirect,
-			    sizeof(redirect));
-	if (r < 0) {
-		fprintf(stderr, "igtokenctl: no redirect URL on stdin\n");
-		return EXIT_FAILED;
-	}
-	/* the redirect URL holds the authorization code */
-	r = call_with_secret(&c, ctl_request("enroll_finish", inv->account), "redirect", redirect);
-	client_close(c);
-	return r;
-}
-
-static int cmd_revoke(const struct invocation *inv)
-{
-	cJSON *ans = NULL;
-	int r = ctl_simple("revoke", inv->account, &ans);
-
-	if (r == EXIT_OK)
-		printf("%s: token wiped; %s\n", inv->account,
-		       ctl_string(ans, "state") ?: "no_token");
-	cJSON_Delete(ans);
-	return r;
-}
-
-/* Meta's deauthorize callback, forwarded: the signed_request comes on stdin. */
-static int cmd_deauthorize(const struct invocation *inv)
-{
-	char sr[STDIN_LINE_MAX];
-	struct client *c = NULL;
-	cJSON *req, *ans = NULL, *list;
-	int r = read_stdin_line("Paste the signed_request, then Enter: ", false, sr, sizeof(sr));
-
-	if (r < 0) {
-		fprintf(stderr, "igtokenctl: %s\n",
-			r == -EMSGSIZE ? "the signed_request on stdin is too long"
-				       : "no signed_request on stdin");
-		return EXIT_FAILED;
-	}
-	req = cJSON_CreateObject();
-	cJSON_AddStringToObject(req, "cmd", "deauthorize");
-	cJSON_AddStringToObject(req, "app", inv->account);
-	cJSON_AddStringToObject(req, "signed_request", sr);
-	r = ctl_call(&c, req, CTL_ANSWER_TIMEOUT_MS, &ans);
-	cJSON_Delete(req);
-	client_close(c);
-	if (r != EXIT_OK)
-		return r;
-	list = cJSON_GetObjectItemCaseSensitive(ans, "accounts");
-	printf("%d account(s) wiped, now reauth_required\n", cJSON_GetArraySize(list));
-	for (int i = 0; i < cJSON_GetArraySize(list); i++) {
-		const char *name = cJSON_GetStringValue(cJSON_GetArrayItem(list, i));
-		printf("  %s\n",
-		       name && name_is_valid(name) ? name : "?"); /* nothing a terminal obeys */
-	}
-	cJSON_Delete(ans);
-	return EXIT_OK;
 }
 
 /* ---- watch ---- */
@@ -313,33 +201,41 @@ static int cmd_watch(const struct invocation *inv)
 
 /* ---- the table ---- */
 
+enum arg { ARG_NONE, ARG_ACCOUNT, ARG_ACCOUNT_OPTIONAL, ARG_APP };
+
 static const struct command {
 	const char *name;
-	bool account;	    /* takes ACCOUNT */
-	const char *option; /* the one --option it takes, or NULL */
+	enum arg arg;
+	const char *options; /* the options it takes, space-separated */
 	int (*run)(const struct invocation *inv);
 	const char *usage, *help;
 } commands[] = {
-	{ "status", false, "--json", cmd_status, "status [--json]",
-	  "accounts, states, expiry and rate limits" },
-	{ "token", true, NULL, cmd_token, "token ACCOUNT",
+	{ "status", ARG_ACCOUNT_OPTIONAL, "--json -l --long --problems", cmd_status,
+	  "status [ACCOUNT] [--json] [-l] [--problems]",
+	  "a summary, accounts, warnings and apps; one ACCOUNT\n"
+	  "                                   in detail; -l: whole errors; --problems: only\n"
+	  "                                   accounts that are not fresh" },
+	{ "check", ARG_NONE, "", cmd_check, "check",
+	  "exit 0 if no account needs a human, 4 if one does" },
+	{ "token", ARG_ACCOUNT, "", cmd_token, "token ACCOUNT",
 	  "print the token (only to readers of ACCOUNT)" },
-	{ "refresh", true, NULL, cmd_refresh, "refresh ACCOUNT", "refresh now (admins)" },
-	{ "import", true, "--short-lived", cmd_import, "import ACCOUNT [--short-lived]",
+	{ "refresh", ARG_ACCOUNT, "", cmd_refresh, "refresh ACCOUNT", "refresh now (admins)" },
+	{ "import", ARG_ACCOUNT, "--short-lived", cmd_import, "import ACCOUNT [--short-lived]",
 	  "store a token read from stdin (admins)" },
-	{ "enroll", true, NULL, cmd_enroll, "enroll ACCOUNT",
+	{ "enroll", ARG_ACCOUNT, "--finish", cmd_enroll, "enroll ACCOUNT [--finish URL|-]",
 	  "log in through Meta: prints a URL, reads the\n"
-	  "                                   redirected URL from stdin (admins)" },
-	{ "revoke", true, NULL, cmd_revoke, "revoke ACCOUNT",
+	  "                                   redirected URL from stdin (admins); --finish:\n"
+	  "                                   finish later with that URL (- : from stdin)" },
+	{ "revoke", ARG_ACCOUNT, "", cmd_revoke, "revoke ACCOUNT",
 	  "wipe the account's token from memory, vault and\n"
 	  "                                   sink (admins)" },
-	{ "deauthorize", true, NULL, cmd_deauthorize, "deauthorize APP",
+	{ "deauthorize", ARG_APP, "", cmd_deauthorize, "deauthorize APP",
 	  "Meta's deauthorize callback: reads the\n"
 	  "                                   signed_request from stdin, wipes that user's\n"
 	  "                                   accounts of APP (admins)" },
-	{ "reload", false, NULL, cmd_reload, "reload", "re-read the configuration (admins)" },
-	{ "metrics", false, NULL, cmd_metrics, "metrics", "Prometheus metrics" },
-	{ "watch", false, NULL, cmd_watch, "watch", "print events until interrupted" },
+	{ "reload", ARG_NONE, "", cmd_reload, "reload", "re-read the configuration (admins)" },
+	{ "metrics", ARG_NONE, "", cmd_metrics, "metrics", "Prometheus metrics" },
+	{ "watch", ARG_NONE, "", cmd_watch, "watch", "print events until interrupted" },
 };
 
 static void help(void)
@@ -350,19 +246,21 @@ static void help(void)
 	printf("\n"
 	       "  -s, --socket PATH   control socket (default: $IGTOKEND_SOCKET, else %s)\n"
 	       "\n"
-	       "Exit codes: 0 ok, 1 failed, 2 usage, 3 forbidden, 4 no valid token,\n"
-	       "69 daemon not reachable.\n",
+	       "Exit codes: 0 ok, 1 failed, 2 usage, 3 forbidden, 4 no valid token (check: an\n"
+	       "account needs a human), 69 daemon not reachable.\n",
 	       IGTOKEN_DEFAULT_SOCKET);
 }
 
-static int usage(void)
+static int usage(const char *fmt, ...) _printf_(1, 2);
+static int usage(const char *fmt, ...)
 {
-	fprintf(stderr,
-		"Usage: igtokenctl [-s SOCKET] status [--json] | token ACCOUNT | refresh "
-		"ACCOUNT |\n"
-		"       import ACCOUNT [--short-lived] | enroll ACCOUNT | revoke ACCOUNT |\n"
-		"       deauthorize APP | reload | metrics | watch\n"
-		"Try 'igtokenctl --help'.\n");
+	va_list ap;
+
+	fprintf(stderr, "igtokenctl: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'igtokenctl --help'.\n");
 	return EXIT_USAGE_ERR;
 }
 
@@ -374,21 +272,55 @@ static const struct command *find_command(const char *name)
 	return NULL;
 }
 
-/* The arguments after the command: its account and option. */
-static bool parse_args(const struct command *cmd, int argc, char **argv, struct invocation *inv)
+static bool takes_option(const struct command *cmd, const char *opt, size_t len)
 {
+	for (const char *p = cmd->options; *p; p += strcspn(p, " "), p += *p == ' ')
+		if (strcspn(p, " ") == len && strncmp(p, opt, len) == 0)
+			return true;
+	return false;
+}
+
+/* The arguments after the command: its account (or app) and options. */
+static int parse_args(const struct command *cmd, int argc, char **argv, struct invocation *inv)
+{
+	const char *what = cmd->arg == ARG_APP ? "app" : "account";
+
 	for (int i = 0; i < argc; i++) {
-		if (argv[i][0] == '-') {
-			if (!cmd->option || !streq(argv[i], cmd->option))
-				return false;
-			inv->json |= streq(argv[i], "--json");
-			inv->short_lived |= streq(argv[i], "--short-lived");
-		} else if (cmd->account && !inv->account)
-			inv->account = argv[i];
-		else
-			return false;
+		const char *a = argv[i], *eq = strchr(a, '=');
+		size_t len = a[0] == '-' && eq ? (size_t)(eq - a) : strlen(a);
+
+		if (a[0] == '-' && a[1]) {
+			if (!takes_option(cmd, a, len))
+				return usage("%s: unknown option '%.*s'%s%s%s", cmd->name, (int)len,
+					     a, *cmd->options ? " (it takes " : " (it takes none)",
+					     cmd->options, *cmd->options ? ")" : "");
+			if (strncmp(a, "--finish", len) == 0) {
+				inv->finish = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
+				if (!inv->finish)
+					return usage(
+						"enroll: --finish needs the URL the browser was "
+						"sent to (or - to read it from stdin)");
+				continue;
+			}
+			if (eq)
+				return usage("%s: '%.*s' takes no value", cmd->name, (int)len, a);
+			inv->json |= streq(a, "--json");
+			inv->short_lived |= streq(a, "--short-lived");
+			inv->long_errors |= streq(a, "-l") || streq(a, "--long");
+			inv->problems |= streq(a, "--problems");
+		} else if (cmd->arg != ARG_NONE && !inv->account) {
+			if (!name_is_valid(a))
+				return usage("'%s' is not an %s name (letters, digits, '.', '_' "
+					     "and "
+					     "'-', at most %d)",
+					     a, what, NAME_MAX_LEN);
+			inv->account = a;
+		} else
+			return usage("%s: unexpected argument '%s'", cmd->name, a);
 	}
-	return !cmd->account || inv->account;
+	if ((cmd->arg == ARG_ACCOUNT || cmd->arg == ARG_APP) && !inv->account)
+		return usage("%s: which %s? (%s)", cmd->name, what, cmd->usage);
+	return EXIT_OK;
 }
 
 int main(int argc, char **argv)
@@ -402,7 +334,7 @@ int main(int argc, char **argv)
 	const struct command *cmd;
 	struct invocation inv = { 0 };
 	const char *socket = NULL;
-	int c;
+	int c, r;
 
 	wipe_install_cjson(); /* requests and answers may hold a token */
 	while ((c = getopt_long(argc, argv, "+s:h", options, NULL)) >= 0) {
@@ -410,13 +342,16 @@ int main(int argc, char **argv)
 		case 's': socket = optarg; break;
 		case 'h': help(); return EXIT_OK;
 		case 'V': printf("igtokenctl %s\n", IGTOKEND_VERSION); return EXIT_OK;
-		default: return usage();
+		default: return usage("unknown option (igtokenctl [-s SOCKET] COMMAND ...)");
 		}
 	}
-	if (optind >= argc || !(cmd = find_command(argv[optind])))
-		return usage();
-	if (!parse_args(cmd, argc - optind - 1, argv + optind + 1, &inv))
-		return usage();
+	if (optind >= argc)
+		return usage("which command?");
+	if (!(cmd = find_command(argv[optind])))
+		return usage("unknown command '%s'", string_scrub_controls(argv[optind]));
+	r = parse_args(cmd, argc - optind - 1, argv + optind + 1, &inv);
+	if (r != EXIT_OK)
+		return r;
 	ctl_socket_path = client_socket_path(socket);
 	/* libigtoken (used for `token`) finds the socket in the environment */
 	if (setenv("IGTOKEND_SOCKET", ctl_socket_path, 1) < 0)

@@ -188,7 +188,8 @@ class ControlTest(IntegrationTest):
         rc, out, err = self.env.ctl("status")
         self.assertEqual(rc, 0)
         lines = out.splitlines()
-        self.assertEqual(lines[0].split(), ["ACCOUNT", "APP", "STATE", "EXPIRES", "NEXT-REFRESH", "LAST-ERROR"])
+        self.assertRegex(lines[0], r"^3 accounts: 3 fresh; next refresh in ")
+        self.assertEqual(lines[2].split(), ["ACCOUNT", "APP", "STATE", "EXPIRES", "NEXT-REFRESH", "LAST-ERROR"])
         self.assertRegex(out, r"shop-main\s+shop\s+fresh\s+in (1h|59m \d+s)\s+in 59m \d+s\s+-")
         self.assertNotIn("\033[", out)  # not a terminal: no colour
         # a terminal gets colour, unless NO_COLOR is set
