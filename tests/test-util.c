@@ -168,7 +168,8 @@ static void test_files(void)
 		CHECK_INT(secret_read_file(dfd, "f", FILE_PRIVATE, &s), -EPERM);
 		file_explain(dfd, "f", FILE_PRIVATE, why, sizeof(why));
 		CHECK_STR(why,
-			  "is owned by uid 65534, not by root or by uid 0 that igtokend runs as");
+			  "is owned by uid 65534, not by root, the user igtokend runs as (uid 0) "
+			  "or the service user " IGTOKEND_SERVICE_USER);
 	}
 	unlinkat(dfd, "link", 0);
 	unlinkat(dfd, "f", 0);

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -32,11 +33,33 @@ int read_all(int fd, void *buf, size_t size, size_t *ret_n)
 	return 0;
 }
 
+/* Who may own a secret, a key or a config file: root, the user igtokend runs as,
+ * and, when root checks a configuration (igtokend --check-config), the service's
+ * user IGTOKEND_SERVICE_USER, whose files the service itself will read. */
+static bool trusted_owner(uid_t uid)
+{
+	static uid_t service = (uid_t)-2; /* not looked up yet */
+
+	if (uid == 0 || uid == geteuid())
+		return true;
+	if (geteuid() != 0)
+		return false;
+	if (service == (uid_t)-2) {
+		struct passwd pw, *found = NULL;
+		char buf[1024];
+		service = getpwnam_r(IGTOKEND_SERVICE_USER, &pw, buf, sizeof(buf), &found) == 0 &&
+					  found
+				  ? pw.pw_uid
+				  : (uid_t)-1;
+	}
+	return service != (uid_t)-1 && uid == service;
+}
+
 static int check_trusted(const struct stat *st, unsigned flags)
 {
 	if (!flags)
 		return 0;
-	if (st->st_uid != 0 && st->st_uid != geteuid())
+	if (!trusted_owner(st->st_uid))
 		return -EPERM;
 	if (st->st_mode & ((flags & FILE_UNREADABLE) ? 077 : 022))
 		return -EPERM;
@@ -77,10 +100,12 @@ void file_explain(int dirfd, const char *path, unsigned flags, char *buf, size_t
 		snprintf(buf, len, "cannot be examined: %s", strerror(errno));
 	else if (S_ISLNK(st.st_mode))
 		snprintf(buf, len, "is a symbolic link (name the file itself)");
-	else if (st.st_uid != 0 && st.st_uid != geteuid())
+	else if (!trusted_owner(st.st_uid))
 		snprintf(buf, len,
-			 "is owned by uid %u, not by root or by uid %u that igtokend runs as",
-			 (unsigned)st.st_uid, (unsigned)geteuid());
+			 "is owned by uid %u, not by root, the user igtokend runs as (uid %u) or "
+			 "the "
+			 "service user %s",
+			 (unsigned)st.st_uid, (unsigned)geteuid(), IGTOKEND_SERVICE_USER);
 	else if ((flags & FILE_UNREADABLE) && (st.st_mode & 077))
 		snprintf(buf, len,
 			 "is readable by group or others (mode %04o); run chmod 0600 on it",
