@@ -109,6 +109,16 @@ static void test_format(void)
 	CHECK_STR(b, "59s");
 	format_duration(0, b, sizeof(b));
 	CHECK_STR(b, "0s");
+	CHECK_INT(format_int64(b, 0), 1);
+	CHECK_STR(b, "0");
+	CHECK_INT(format_int64(b, 1767225600), 10);
+	CHECK_STR(b, "1767225600");
+	CHECK_INT(format_int64(b, -42), 3);
+	CHECK_STR(b, "-42");
+	CHECK_INT(format_int64(b, INT64_MIN), 20);
+	CHECK_STR(b, "-9223372036854775808");
+	CHECK_INT(format_int64(b, INT64_MAX), 19);
+	CHECK_STR(b, "9223372036854775807");
 }
 
 static void test_files(void)

@@ -148,6 +148,24 @@ int parse_host_port(const char *s, char **ret_host, uint16_t *ret_port)
 	return 0;
 }
 
+size_t format_int64(char buf[static 24], int64_t v)
+{
+	char tmp[24];
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	size_t n = 0, k = 0;
+
+	do {
+		tmp[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		buf[k++] = '-';
+	while (n)
+		buf[k++] = tmp[--n];
+	buf[k] = '\0';
+	return k;
+}
+
 bool name_is_valid(const char *s)
 {
 	size_t n = 0;

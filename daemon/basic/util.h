@@ -17,6 +17,8 @@ int parse_duration(const char *s, int64_t *ret_sec);
 int parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret);
 int parse_percent(const char *s, double *ret);
 int parse_mode(const char *s, mode_t *ret);
+/* v in decimal into buf (NUL-terminated, at most 20 characters); returns its length. */
+size_t format_int64(char buf[static 24], int64_t v);
 bool name_is_valid(const char *s);
 /* "HOST:PORT", "[IPV6]:PORT": the host (without brackets) and a port 1-65535. */
 int parse_host_port(const char *s, char **ret_host, uint16_t *ret_port);

@@ -110,7 +110,9 @@ static int setup_events(struct manager *m)
 	sigaddset(&ss, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &ss, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if ((r = sd_event_default(&m->event)) < 0 || (r = hooks_new(m->event, &m->hooks)) < 0 ||
+	/* sd_event_new(), not the thread's default loop: sd-event checks the default
+	 * loop's thread with a gettid() syscall on every iteration. */
+	if ((r = sd_event_new(&m->event)) < 0 || (r = hooks_new(m->event, &m->hooks)) < 0 ||
 	    (r = sd_event_add_signal(m->event, NULL, SIGTERM, on_sigterm, m)) < 0 ||
 	    (r = sd_event_add_signal(m->event, NULL, SIGINT, on_sigterm, m)) < 0 ||
 	    (r = sd_event_add_signal(m->event, NULL, SIGHUP, on_sighup, m)) < 0 ||

@@ -2,6 +2,7 @@
 #include "serve/conn.h"
 
 #include <stdio.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include "basic/log.h"
@@ -59,7 +60,7 @@ void conn_close(struct conn *c)
 	if (!c->open)
 		return;
 	c->open = false;
-	c->io = sd_event_source_disable_unref(c->io);
+	(void)epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	c->idle = sd_event_source_disable_unref(c->idle);
 	c->resume = sd_event_source_disable_unref(c->resume);
 	close(c->fd);
@@ -238,7 +239,7 @@ static void too_long(struct conn *c)
 		conn_close_after_output(c);
 }
 
-/* Reads what the socket holds (edge-triggered: until EAGAIN) while lines can be
+/* Reads what the socket holds (edge-triggered: until a short read or EAGAIN) while lines can be
  * taken, and hands the complete ones over. After CONN_LINES_PER_WAKEUP
  * requests it yields and comes back from the event loop, so a busy client
  * cannot starve the others. */
@@ -263,6 +264,8 @@ static void pump(struct conn *c)
 		}
 		if (c->watcher) /* a watcher only talks by hanging up: drop what it sends */
 			c->in_len = 0;
+		if (!c->readable)
+			break; /* drained: the next edge brings it back */
 		room = input_room(c);
 		if (room == 0) {
 			if (c->in_size < PROTO_LINE_MAX + 1) {
@@ -275,13 +278,19 @@ static void pump(struct conn *c)
 		k = recv(c->fd, c->in + c->in_len, room, MSG_DONTWAIT);
 		if (k < 0 && errno == EINTR)
 			continue;
-		if (k < 0 && errno == EAGAIN)
+		if (k < 0 && errno == EAGAIN) {
+			c->readable = false;
 			break;
+		}
 		if (k <= 0) {
 			conn_close(c); /* hung up, or broken */
 			break;
 		}
 		c->in_len += (size_t)k;
+		/* A short read took all there was: no second recv() just to see EAGAIN.
+		 * After a hang-up, reading goes on to the end. */
+		if ((size_t)k < room && !c->hup)
+			c->readable = false;
 	}
 	c->in_loop = false;
 	conn_unref(c);
@@ -303,19 +312,20 @@ void conn_resume(struct conn *c)
 	schedule_pump(c);
 }
 
-static int on_conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+void conn_io(struct conn *c, uint32_t revents)
 {
-	struct conn *c = userdata;
-	(void)s;
-	(void)fd;
-
+	if (!c->open)
+		return; /* closed by an earlier event of the same wakeup */
 	conn_ref(c);
+	if (revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		c->readable = true;
+	if (revents & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		c->hup = true;
 	if (revents & EPOLLOUT)
 		flush(c);
 	if (c->open && (revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
 		pump(c);
 	conn_unref(c);
-	return 0;
 }
 
 static int on_idle(sd_event_source *s, uint64_t usec, void *userdata)
@@ -347,10 +357,11 @@ static int on_idle(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
-int conn_new(sd_event *e, int fd, struct caller *caller, const struct conn_ops *ops, void *userdata,
-	     struct conn **ret)
+int conn_new(sd_event *e, int epfd, int fd, struct caller *caller, const struct conn_ops *ops,
+	     void *userdata, struct conn **ret)
 {
 	struct conn *c = calloc(1, sizeof(*c));
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET };
 	int r;
 
 	if (!c)
@@ -364,25 +375,25 @@ int conn_new(sd_event *e, int fd, struct caller *caller, const struct conn_ops *
 	c->caller = *caller;
 	*caller = (struct caller){ 0 };
 	c->last_active = now_usec(c);
-	/* edge-triggered: no epoll change per request, and busy connections are not
-	 * polled again on every dispatch */
-	r = sd_event_add_io(e, &c->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, on_conn_io,
-			    c);
-	if (r >= 0)
-		r = sd_event_add_time_relative(e, &c->idle, CLOCK_BOOTTIME,
-					       CONN_IDLE_SEC * USEC_PER_SEC, USEC_PER_SEC, on_idle,
-					       c);
+	c->readable = true;
+	c->epfd = epfd;
+	ev.data.ptr = c;
+	r = sd_event_add_time_relative(e, &c->idle, CLOCK_BOOTTIME, CONN_IDLE_SEC * USEC_PER_SEC,
+				       USEC_PER_SEC, on_idle, c);
 	if (r >= 0)
 		r = sd_event_add_defer(e, &c->resume, on_resume, c);
+	/* In the listener's epoll set (one wakeup serves every ready connection),
+	 * edge-triggered: no epoll change per request. */
+	if (r >= 0 && epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		r = negative_errno();
 	if (r < 0) {
-		sd_event_source_disable_unref(c->io);
+		sd_event_source_disable_unref(c->resume);
 		sd_event_source_disable_unref(c->idle);
 		caller_clear(&c->caller);
 		free(c);
 		return r;
 	}
 	(void)sd_event_source_set_enabled(c->resume, SD_EVENT_OFF);
-	(void)sd_event_source_set_description(c->io, "control-conn");
 	(void)sd_event_source_set_description(c->idle, "control-idle");
 	(void)sd_event_source_set_description(c->resume, "control-resume");
 	*ret = c;

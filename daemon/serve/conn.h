@@ -43,20 +43,26 @@ struct conn {
 	const struct conn_ops *ops;
 	void *userdata;
 	int fd;
-	sd_event_source *io, *idle, *resume;
+	int epfd; /* the listener's epoll set it is in */
+	sd_event_source *idle, *resume;
 	struct caller caller;
 	char *in; /* grows to PROTO_LINE_MAX + 1; wiped: an import carries a token */
 	size_t in_len, in_size;
 	char *out; /* wiped: token answers */
 	size_t out_len, out_off, out_size;
 	bool held, watcher, closing, in_loop;
+	/* the socket may hold bytes not read yet (a short read empties it; the next
+	 * arrival is a new edge), and whether the client hung up */
+	bool readable, hup;
 	uint64_t last_active; /* CLOCK_BOOTTIME usec of the last complete request */
 	uint64_t over_since;  /* when its unsent output passed CONN_OUTPUT_MAX, 0: it is not */
 };
 
 /* Takes fd and the caller. */
-int conn_new(sd_event *e, int fd, struct caller *caller, const struct conn_ops *ops, void *userdata,
-	     struct conn **ret);
+int conn_new(sd_event *e, int epfd, int fd, struct caller *caller, const struct conn_ops *ops,
+	     void *userdata, struct conn **ret);
+/* What epoll reported for the connection (EPOLLIN, EPOLLOUT, hang-ups). */
+void conn_io(struct conn *c, uint32_t revents);
 /* Closes it now; the memory goes with the last reference. */
 void conn_close(struct conn *c);
 

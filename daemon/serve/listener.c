@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -11,12 +12,14 @@
 #include "basic/proto.h"
 #include "basic/util.h"
 
-#define ACCEPT_BURST 64
+#define ACCEPT_BURST	  64
+#define EVENTS_PER_WAKEUP 64
 
 struct listener {
 	sd_event *event;
 	int fd;
-	sd_event_source *listen, *unpause;
+	sd_event_source *listen, *unpause, *conns_io;
+	int epfd;	  /* the connections' epoll set, one source in sd-event */
 	char *bound_path; /* unlinked at exit if we bound it */
 	const struct listener_ops *ops;
 	void *userdata;
@@ -121,7 +124,7 @@ static void accept_one(struct listener *l, int fd)
 	struct conn *c;
 
 	if (unix_socket_peer(fd, &caller) < 0 || !make_room(l, caller.uid) ||
-	    conn_new(l->event, fd, &caller, &conn_ops, l, &c) < 0) {
+	    conn_new(l->event, l->epfd, fd, &caller, &conn_ops, l, &c) < 0) {
 		caller_clear(&caller);
 		close(fd);
 		return;
@@ -190,6 +193,30 @@ static int on_listen(sd_event_source *s, int fd, uint32_t revents, void *userdat
 	return 0;
 }
 
+/* ---- the connections ---- */
+
+/* sd-event dispatches one source per loop iteration, each after its own
+ * epoll_wait(): with a source per connection, a busy socket paid a loop
+ * iteration per request. The connections share one epoll set instead, and a
+ * wakeup serves every connection that is ready. Each is referenced for the
+ * batch, as handling one may close another. */
+static int on_conns(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct epoll_event ev[EVENTS_PER_WAKEUP];
+	int n = epoll_wait(fd, ev, EVENTS_PER_WAKEUP, 0);
+	(void)s;
+	(void)revents;
+	(void)userdata;
+
+	for (int i = 0; i < n; i++)
+		conn_ref(ev[i].data.ptr);
+	for (int i = 0; i < n; i++) {
+		conn_io(ev[i].data.ptr, ev[i].events);
+		conn_unref(ev[i].data.ptr);
+	}
+	return 0;
+}
+
 /* ---- the listening socket ---- */
 
 int listener_new(sd_event *e, int fd, const char *path, const struct listener_ops *ops,
@@ -204,6 +231,14 @@ int listener_new(sd_event *e, int fd, const char *path, const struct listener_op
 	l->ops = ops;
 	l->userdata = userdata;
 	l->fd = fd;
+	l->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (l->epfd < 0 ||
+	    (r = sd_event_add_io(e, &l->conns_io, l->epfd, EPOLLIN, on_conns, l)) < 0) {
+		r = l->epfd < 0 ? negative_errno() : r;
+		listener_free(l);
+		return r;
+	}
+	(void)sd_event_source_set_description(l->conns_io, "control-conns");
 	if (fd < 0) {
 		r = unix_socket_listen(path, &l->fd);
 		if (r < 0) {
@@ -231,6 +266,9 @@ struct listener *listener_free(struct listener *l)
 		conn_close(l->head);
 	sd_event_source_disable_unref(l->listen);
 	sd_event_source_disable_unref(l->unpause);
+	sd_event_source_disable_unref(l->conns_io);
+	if (l->epfd >= 0)
+		close(l->epfd);
 	if (l->fd >= 0)
 		close(l->fd);
 	if (l->bound_path)

@@ -95,7 +95,32 @@ static int parse_args(cJSON *j, struct request *p, const char **msg)
 	return 0;
 }
 
-int request_parse(const char *line, size_t n, struct request *ret, const char **ret_message)
+/* The request almost every one is, {"cmd":"token","account":"NAME"} exactly as
+ * libigtoken and the shipped clients write it, is read without building a
+ * JSON tree. Any other spelling (spaces, other key order, escapes, an invalid
+ * name) goes through cJSON, which reads this one the same way. */
+static bool parse_token_request(const char *line, size_t n, struct request *ret)
+{
+	static const char prefix[] = "{\"cmd\":\"token\",\"account\":\"";
+	const size_t lp = sizeof(prefix) - 1;
+	size_t len;
+
+	if (n < lp + 3 || memcmp(line, prefix, lp) != 0 || line[n - 2] != '"' || line[n - 1] != '}')
+		return false;
+	len = n - lp - 2;
+	if (len > NAME_MAX_LEN || memchr(line + lp, '"', len) || memchr(line + lp, '\\', len) ||
+	    memchr(line + lp, '\0', len))
+		return false;
+	*ret = (struct request){ .cmd = CMD_TOKEN, .has_account = true };
+	memcpy(ret->account, line + lp, len);
+	ret->account[len] = '\0';
+	if (name_is_valid(ret->account))
+		return true;
+	*ret = (struct request){ 0 };
+	return false;
+}
+
+int request_parse_json(const char *line, size_t n, struct request *ret, const char **ret_message)
 {
 	struct request p = { 0 };
 	cJSON *j = n <= PROTO_LINE_MAX ? cJSON_ParseWithLength(line, n) : NULL;
@@ -128,4 +153,11 @@ int request_parse(const char *line, size_t n, struct request *ret, const char **
 	}
 	*ret = p;
 	return 0;
+}
+
+int request_parse(const char *line, size_t n, struct request *ret, const char **ret_message)
+{
+	if (parse_token_request(line, n, ret))
+		return 0;
+	return request_parse_json(line, n, ret, ret_message);
 }

@@ -42,4 +42,7 @@ struct request {
 /* 0, or why not with *ret_message for people: -EINVAL (malformed), -EOPNOTSUPP
  * (no such command), -ENOMEM. On success the caller clears ret with request_clear(). */
 int request_parse(const char *line, size_t n, struct request *ret, const char **ret_message);
+/* request_parse() without its fast path for the common token request: every
+ * request through cJSON (the differential fuzz harness compares the two). */
+int request_parse_json(const char *line, size_t n, struct request *ret, const char **ret_message);
 void request_clear(struct request *p);

@@ -162,6 +162,42 @@ class ControlTest(IntegrationTest):
         # the daemon is alive and well
         self.assertEqual(self.env.ctl("status")[0], 0)
 
+    def test_requests_in_pieces_together_and_in_other_spellings_are_answered(self):
+        """The read path takes a short read as "all there was" and reads token
+        requests without cJSON when they are spelled as libigtoken spells them:
+        requests cut anywhere, several in one write, other spellings and a
+        hang-up right after the request still get their answers, each once."""
+        want = {"ok": True, "account": "shop-main"}
+        s = connect(self.env.socket)
+        line = b'{"cmd":"token","account":"shop-main"}\n'
+        for i in range(len(line)):  # one byte per write
+            s.sendall(line[i:i + 1])
+            time.sleep(0.002)
+        a = read_line(s)
+        self.assertEqual({k: a[k] for k in want}, want)
+        s.sendall(line * 3 + line[:10])  # three and a piece, then the rest
+        for _ in range(3):
+            self.assertEqual(read_line(s)["account"], "shop-main")
+        time.sleep(0.05)
+        s.sendall(line[10:])
+        self.assertEqual(read_line(s)["account"], "shop-main")
+        for spelled in (b'{ "cmd": "token", "account": "shop-main" }', b'{"account":"shop-main","cmd":"token"}',
+                        b'{"cmd":"token","account":"shop\\u002dmain"}', b'{"cmd":"token","account":"shop-main"}\r'):
+            s.sendall(spelled + b"\n")
+            self.assertEqual(read_line(s)["account"], "shop-main", spelled)
+        for bad, error in ((b'{"cmd":"token","account":".x"}', "bad_request"),
+                           (b'{"cmd":"token","account":"nosuch"}', "unknown_account")):
+            c = connect(self.env.socket)
+            c.sendall(bad + b"\n")
+            self.assertEqual(read_line(c)["error"], error)
+            c.close()
+        s.sendall(line)
+        s.shutdown(socket.SHUT_WR)  # the client is done sending: its answer still comes
+        self.assertEqual(read_line(s)["account"], "shop-main")
+        s.settimeout(5)
+        self.assertEqual(s.recv(100), b"")  # and nothing more
+        s.close()
+
     def test_watch_sees_refreshes_and_state_changes_it_may_read(self):
         w_admin = subprocess.Popen([IGTOKENCTL, "-s", self.env.socket, "watch"], stdout=subprocess.PIPE, text=True)
         w_nobody = subprocess.Popen(["setpriv", "--reuid", str(NOBODY), "--regid", str(NOBODY), "--clear-groups",
