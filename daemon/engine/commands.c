@@ -98,19 +98,75 @@ static void op_token(void *ud, struct control_request *req, void *account)
 	explicit_bzero(line, n);
 }
 
+/* The status answer is written in pieces as the client reads it (never whole
+ * in memory: 100 000 accounts are about 40 MB of JSON). Each piece looks the
+ * accounts up again and goes on after the last name written, so a reload
+ * between pieces cannot leave it pointing at freed accounts. */
+#define STATUS_ACCOUNTS_PER_PIECE 256
+
+struct status_stream {
+	struct manager *m;
+	struct control_request *req;
+	bool admin;
+	enum { STATUS_HEAD, STATUS_ACCOUNTS, STATUS_TAIL } phase;
+	char last[NAME_MAX_LEN + 1]; /* the last account written, "" before the first */
+	struct render_tally tally;
+};
+
+static int status_next(void *state, char **ret, size_t *ret_len)
+{
+	struct status_stream *st = state;
+	const struct caller *c = control_request_caller(st->req);
+	struct view_set set;
+	size_t cursor;
+	bool done = false;
+	int r = 1;
+
+	*ret = NULL;
+	switch (st->phase) {
+	case STATUS_HEAD:
+		*ret = render_status_head();
+		st->phase = STATUS_ACCOUNTS;
+		break;
+	case STATUS_ACCOUNTS:
+		if (manager_view_part(st->m, c, st->admin, true, &set) < 0)
+			return -ENOMEM;
+		cursor = view_set_after(&set, st->last);
+		*ret = render_status_accounts(&set.src, &cursor, STATUS_ACCOUNTS_PER_PIECE,
+					      &st->tally, &done);
+		if (cursor > 0)
+			snprintf(st->last, sizeof(st->last), "%s", set.accounts[cursor - 1]->name);
+		view_set_done(&set);
+		if (done)
+			st->phase = STATUS_TAIL;
+		break;
+	case STATUS_TAIL:
+		if (manager_view(st->m, c, st->admin, &set) < 0)
+			return -ENOMEM;
+		*ret = render_status_tail(&set.src, &st->tally);
+		view_set_done(&set);
+		r = 0;
+		break;
+	}
+	if (!*ret)
+		return -ENOMEM;
+	*ret_len = strlen(*ret);
+	return r;
+}
+
+static const struct control_stream_ops status_stream_ops = { .next = status_next, .free = free };
+
 static void op_status(void *ud, struct control_request *req, const struct caller *c, bool admin)
 {
-	struct view_set set;
-	cJSON *ans = NULL;
+	struct status_stream *st = calloc(1, sizeof(*st));
+	(void)c;
 
-	if (manager_view(ud, c, admin, &set) >= 0) {
-		ans = render_status(&set.src);
-		view_set_done(&set);
-	}
-	if (!ans)
+	if (!st) {
 		control_answer_error(req, -ENOMEM, "out of memory");
-	else
-		control_answer(req, ans);
+		return;
+	}
+	*st = (struct status_stream){ .m = ud, .req = req, .admin = admin };
+	control_answer_stream(req, &status_stream_ops, st);
 }
 
 static void answer_result(struct account *a, int error, const char *message, void *userdata,

@@ -92,7 +92,14 @@ struct app *manager_find_app(struct manager *m, const char *name)
 
 int manager_view(struct manager *m, const struct caller *caller, bool admin, struct view_set *ret)
 {
+	return manager_view_part(m, caller, admin, false, ret);
+}
+
+int manager_view_part(struct manager *m, const struct caller *caller, bool admin,
+		      bool accounts_only, struct view_set *ret)
+{
 	*ret = (struct view_set){
+		.accounts_only = accounts_only,
 		.accounts = m->accounts,
 		.n_accounts = m->n_accounts,
 		.apps = m->apps,

@@ -51,6 +51,9 @@ struct view_set;
 struct caller;
 /* What this caller may see (NULL: everything), for serve/render.h; view_set_done() after. */
 int manager_view(struct manager *m, const struct caller *caller, bool admin, struct view_set *ret);
+/* accounts_only: without apps (and cheaper for a non-admin caller). */
+int manager_view_part(struct manager *m, const struct caller *caller, bool admin,
+		      bool accounts_only, struct view_set *ret);
 
 /* Files every account again in the deadline heap (after a reload). */
 void manager_reset_deadlines(struct manager *m);

@@ -128,7 +128,7 @@ static bool next_app(void *userdata, size_t *cursor, struct render_app *ret)
 {
 	struct view_set *set = userdata;
 
-	for (; *cursor < set->n_apps; (*cursor)++)
+	for (; *cursor < set->n_apps && !set->accounts_only; (*cursor)++)
 		if (!set->app_seen || set->app_seen[*cursor]) {
 			view_app(set->apps[(*cursor)++], set->src.now, ret);
 			return true;
@@ -139,7 +139,7 @@ static bool next_app(void *userdata, size_t *cursor, struct render_app *ret)
 int view_set_init(struct view_set *set, int64_t now)
 {
 	set->app_seen = NULL;
-	if (set->caller && !set->admin) {
+	if (set->caller && !set->admin && !set->accounts_only) {
 		set->app_seen = calloc(set->n_apps + 1, sizeof(bool));
 		if (!set->app_seen)
 			return -ENOMEM;
@@ -166,4 +166,18 @@ void view_set_done(struct view_set *set)
 {
 	free(set->app_seen);
 	set->app_seen = NULL;
+}
+
+size_t view_set_after(const struct view_set *set, const char *name)
+{
+	size_t lo = 0, hi = set->n_accounts;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(set->accounts[mid]->name, name) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }

@@ -25,10 +25,13 @@ struct view_set {
 	bool admin;
 	int64_t started;
 	bool last_reload_ok;
-	bool *app_seen; /* for a non-admin: the apps of the accounts it may read */
+	bool accounts_only; /* no apps: a piece of a streamed status answer */
+	bool *app_seen;	    /* for a non-admin: the apps of the accounts it may read */
 	struct render_source src;
 };
 
 /* Fills set->src (set->accounts etc. filled in by the caller). -ENOMEM. */
 int view_set_init(struct view_set *set, int64_t now);
 void view_set_done(struct view_set *set);
+/* The cursor of the first account after name (accounts are sorted by name). */
+size_t view_set_after(const struct view_set *set, const char *name);

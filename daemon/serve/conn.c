@@ -55,6 +55,17 @@ static uint64_t now_usec(struct conn *c)
 	return t;
 }
 
+/* Tells whoever waits for the client to read (a streamed answer), once. */
+static void drained(struct conn *c)
+{
+	void (*fn)(void *) = c->drain;
+
+	if (!fn)
+		return;
+	c->drain = NULL;
+	fn(c->drain_userdata);
+}
+
 void conn_close(struct conn *c)
 {
 	if (!c->open)
@@ -69,6 +80,7 @@ void conn_close(struct conn *c)
 	free_buffer(c->out, c->out_size);
 	c->in = c->out = NULL;
 	c->in_len = c->in_size = c->out_len = c->out_off = c->out_size = 0;
+	drained(c); /* a streamed answer learns that it goes nowhere */
 	c->ops->closed(c->userdata, c);
 	conn_unref(c); /* the reference it was made with */
 }
@@ -118,6 +130,10 @@ static void flush(struct conn *c)
 			return;
 		}
 	}
+	if (c->drain && unsent(c) < CONN_DRAIN_LOW)
+		drained(c);
+	if (!c->open)
+		return;
 	if (!backpressure(c)) {
 		c->over_since = 0;
 		if (was_over && !c->held)
@@ -125,7 +141,7 @@ static void flush(struct conn *c)
 	}
 }
 
-static int queue_out(struct conn *c, const char *s, size_t n)
+static int queue_out(struct conn *c, const char *s, size_t n, bool end_of_line)
 {
 	size_t need = c->out_len + n + 1;
 
@@ -145,20 +161,40 @@ static int queue_out(struct conn *c, const char *s, size_t n)
 		c->out_size = ns;
 	}
 	memcpy(c->out + c->out_len, s, n);
-	c->out[c->out_len + n] = '\n';
-	c->out_len += n + 1;
+	c->out_len += n;
+	if (end_of_line)
+		c->out[c->out_len++] = '\n';
 	if (backpressure(c) && !c->over_since)
 		c->over_since = MAX(now_usec(c), 1u);
 	return 0;
 }
 
+size_t conn_unsent(const struct conn *c)
+{
+	return unsent(c);
+}
+
+void conn_notify_drain(struct conn *c, void (*fn)(void *userdata), void *userdata)
+{
+	c->drain = fn;
+	c->drain_userdata = userdata;
+	c->drain_since = now_usec(c);
+	if (!c->open || unsent(c) < CONN_DRAIN_LOW)
+		drained(c);
+}
+
 int conn_send(struct conn *c, const char *line, size_t n)
+{
+	return conn_write(c, line, n, true);
+}
+
+int conn_write(struct conn *c, const char *s, size_t n, bool end_of_line)
 {
 	int r;
 
 	if (!c->open)
 		return -ENOTCONN;
-	r = queue_out(c, line, n);
+	r = queue_out(c, s, n, end_of_line);
 	if (r < 0) {
 		conn_close(c);
 		return r;
@@ -333,6 +369,13 @@ static int on_idle(sd_event_source *s, uint64_t usec, void *userdata)
 	struct conn *c = userdata;
 	uint64_t limit = CONN_IDLE_SEC * USEC_PER_SEC, base;
 
+	if (c->drain && usec >= c->drain_since + limit) {
+		log_debug("control: closing a connection of uid %u that has not read its answer "
+			  "for %ds",
+			  (unsigned)c->caller.uid, CONN_IDLE_SEC);
+		conn_close(c);
+		return 0;
+	}
 	if (c->over_since && usec >= c->over_since + limit) {
 		log_debug("control: closing a connection of uid %u that has not read its answers "
 			  "for %ds",
@@ -340,7 +383,9 @@ static int on_idle(sd_event_source *s, uint64_t usec, void *userdata)
 		conn_close(c);
 		return 0;
 	}
-	if (c->over_since)
+	if (c->drain)
+		base = c->drain_since;
+	else if (c->over_since)
 		base = c->over_since;
 	else if (c->held || c->watcher)
 		base = usec;

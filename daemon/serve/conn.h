@@ -24,6 +24,8 @@
 #define CONN_LINES_PER_WAKEUP 32
 /* The input buffer at first; it grows to PROTO_LINE_MAX + 1 for long requests. */
 #define CONN_IN_INITIAL 1024
+/* A streamed answer is written on while less than this is unsent. */
+#define CONN_DRAIN_LOW (256u << 10)
 
 struct conn;
 
@@ -56,6 +58,9 @@ struct conn {
 	bool readable, hup;
 	uint64_t last_active; /* CLOCK_BOOTTIME usec of the last complete request */
 	uint64_t over_since;  /* when its unsent output passed CONN_OUTPUT_MAX, 0: it is not */
+	void (*drain)(void *userdata); /* waiting for the client to read (conn_notify_drain) */
+	void *drain_userdata;
+	uint64_t drain_since;
 };
 
 /* Takes fd and the caller. */
@@ -74,6 +79,13 @@ const struct caller *conn_caller(const struct conn *c);
 /* Queues one line (a newline is added) and writes what the socket takes now. A
  * watcher whose unsent output passes CONN_WATCHER_MAX is closed: -ENOBUFS. */
 int conn_send(struct conn *c, const char *line, size_t n);
+/* Part of a line (end_of_line: and its newline), for an answer written in pieces. */
+int conn_write(struct conn *c, const char *s, size_t n, bool end_of_line);
+size_t conn_unsent(const struct conn *c);
+/* fn(userdata) once, when less than CONN_DRAIN_LOW is unsent (at once if that is
+ * so already) or the connection closes. A client that reads nothing for
+ * CONN_IDLE_SEC meanwhile is closed. */
+void conn_notify_drain(struct conn *c, void (*fn)(void *userdata), void *userdata);
 /* No further lines until conn_resume(): an answer is under way. */
 void conn_hold(struct conn *c);
 /* The answer went out: the next line is taken, never from inside the caller's stack. */

@@ -10,14 +10,24 @@
 #include "serve/request.h"
 
 struct control {
+	sd_event *event;
 	struct listener *listener;
 	const struct control_ops *ops;
 	void *userdata;
+	struct control_stream *streams; /* answers being written in pieces */
 };
 
 struct control_request {
 	struct control *ctl;
 	struct conn *conn; /* a reference: the request may outlive the connection */
+};
+
+struct control_stream {
+	struct control_stream *prev, *next;
+	struct control_request *req;
+	const struct control_stream_ops *ops;
+	void *state;
+	sd_event_source *step;
 };
 
 /* ---- who may do what ---- */
@@ -81,17 +91,21 @@ static void send_json(struct conn *c, cJSON *j)
 	cJSON_free(s);
 }
 
+/* The request is answered: the connection's next one may come. */
+static void release(struct control_request *req)
+{
+	conn_resume(req->conn); /* the next request of this connection, later */
+	conn_unref(req->conn);
+	free(req);
+}
+
 static void finish(struct control_request *req, cJSON *answer, const char *raw, size_t len)
 {
-	struct conn *c = req->conn;
-
 	if (raw)
-		(void)conn_send(c, raw, len);
+		(void)conn_send(req->conn, raw, len);
 	else
-		send_json(c, answer);
-	conn_resume(c); /* the next request of this connection, later */
-	conn_unref(c);
-	free(req);
+		send_json(req->conn, answer);
+	release(req);
 }
 
 void control_answer(struct control_request *req, cJSON *answer)
@@ -107,6 +121,94 @@ void control_answer_error(struct control_request *req, int error, const char *me
 void control_answer_raw(struct control_request *req, const char *json, size_t len)
 {
 	finish(req, NULL, json, len);
+}
+
+/* ---- answers in pieces ---- */
+
+#define STREAM_PIECES_PER_STEP 4
+
+static void stream_free(struct control_stream *st)
+{
+	struct control *ctl = st->req->ctl;
+
+	if (st->prev)
+		st->prev->next = st->next;
+	else
+		ctl->streams = st->next;
+	if (st->next)
+		st->next->prev = st->prev;
+	sd_event_source_disable_unref(st->step);
+	st->ops->free(st->state);
+	free(st);
+}
+
+static void stream_drained(void *userdata)
+{
+	struct control_stream *st = userdata;
+
+	/* never from inside the write that drained it: from the loop, next */
+	(void)sd_event_source_set_enabled(st->step, SD_EVENT_ONESHOT);
+}
+
+/* A few pieces, then back to the loop: other clients are served between them. */
+static int stream_step(sd_event_source *s, void *userdata)
+{
+	struct control_stream *st = userdata;
+	struct control_request *req = st->req;
+	struct conn *c = req->conn;
+	(void)s;
+
+	for (int i = 0; i < STREAM_PIECES_PER_STEP && conn_is_open(c); i++) {
+		char *piece = NULL;
+		size_t len = 0;
+		int r = st->ops->next(st->state, &piece, &len);
+
+		if (r < 0) {
+			log_warning_errno(r,
+					  "control: cannot write a status answer (%m): closing the "
+					  "connection");
+			conn_close(c);
+			break;
+		}
+		(void)conn_write(c, piece, len, r == 0);
+		free(piece);
+		if (r == 0) {
+			stream_free(st);
+			release(req);
+			return 0;
+		}
+		if (conn_unsent(c) >= CONN_DRAIN_LOW) {
+			conn_notify_drain(c, stream_drained, st); /* once the client has read */
+			return 0;
+		}
+	}
+	if (!conn_is_open(c)) { /* the client left: nothing more to write */
+		stream_free(st);
+		release(req);
+		return 0;
+	}
+	return sd_event_source_set_enabled(st->step, SD_EVENT_ONESHOT);
+}
+
+void control_answer_stream(struct control_request *req, const struct control_stream_ops *ops,
+			   void *state)
+{
+	struct control *ctl = req->ctl;
+	struct control_stream *st = calloc(1, sizeof(*st));
+
+	if (!st || sd_event_add_defer(ctl->event, &st->step, stream_step, st) < 0) {
+		free(st);
+		ops->free(state);
+		control_answer_error(req, -ENOMEM, "out of memory");
+		return;
+	}
+	(void)sd_event_source_set_description(st->step, "control-stream");
+	*st = (struct control_stream){
+		.next = ctl->streams, .req = req, .ops = ops, .state = state, .step = st->step
+	};
+	if (ctl->streams)
+		ctl->streams->prev = st;
+	ctl->streams = st;
 }
 
 const struct caller *control_request_caller(const struct control_request *req)
@@ -234,6 +336,7 @@ int control_new(sd_event *e, int fd, const char *path, const struct control_ops 
 		free(ctl);
 		return r;
 	}
+	ctl->event = sd_event_ref(e);
 	*ret = ctl;
 	return 0;
 }
@@ -243,6 +346,12 @@ struct control *control_free(struct control *ctl)
 	if (!ctl)
 		return NULL;
 	listener_free(ctl->listener);
+	while (ctl->streams) { /* their connections are closed: they end here */
+		struct control_request *req = ctl->streams->req;
+		stream_free(ctl->streams);
+		release(req);
+	}
+	sd_event_unref(ctl->event);
 	free(ctl);
 	return NULL;
 }

@@ -60,6 +60,19 @@ void control_answer(struct control_request *req, struct cJSON *answer);
 void control_answer_error(struct control_request *req, int error, const char *message);
 /* An answer already serialized (one JSON object, no newline): the token hot path. */
 void control_answer_raw(struct control_request *req, const char *json, size_t len);
+
+/* An answer too big to hold at once (status of 100 000 accounts), written in
+ * pieces as the client reads, from the event loop, a piece per iteration. */
+struct control_stream_ops {
+	/* The next piece of the answer's line (no newline), malloc'd, into *ret:
+	 * 1 more to come, 0 it was the last, < 0 failed (the connection is closed:
+	 * half a line cannot carry an error). */
+	int (*next)(void *state, char **ret, size_t *ret_len);
+	void (*free)(void *state);
+};
+/* Takes state (ops->free'd when the answer is done or the client gone). */
+void control_answer_stream(struct control_request *req, const struct control_stream_ops *ops,
+			   void *state);
 const struct caller *control_request_caller(const struct control_request *req);
 
 /* Sends an event line (one JSON object) to every watcher allowed to read the account. */

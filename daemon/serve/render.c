@@ -122,40 +122,82 @@ static cJSON *app_json(const struct render_app *app)
 	return o;
 }
 
-cJSON *render_status(const struct render_source *s)
+char *render_status_head(void)
 {
-	size_t counts[RENDER_STATES_MAX] = { 0 }, n = 0;
-	_cleanup_free_ char *summary = NULL;
-	int64_t next = 0;
-	cJSON *ans = control_answer_new(), *accounts = cJSON_CreateArray(),
-	      *apps = cJSON_CreateArray();
-	struct render_account a;
-	struct render_app app;
+	char *s = NULL;
 
-	if (!ans || !accounts || !apps) {
-		cJSON_Delete(ans);
-		cJSON_Delete(accounts);
+	return asprintf(&s, "{\"ok\":true,\"version\":\"%s\",\"accounts\":[", IGTOKEND_VERSION) < 0
+		       ? NULL
+		       : s;
+}
+
+/* Appends the unformatted JSON of o (deleted) to f. */
+static bool put_json(FILE *f, cJSON *o)
+{
+	char *text = o ? cJSON_PrintUnformatted(o) : NULL;
+	bool ok = text && fputs(text, f) >= 0;
+
+	cJSON_Delete(o);
+	cJSON_free(text);
+	return ok;
+}
+
+char *render_status_accounts(const struct render_source *s, size_t *cursor, size_t max,
+			     struct render_tally *t, bool *ret_done)
+{
+	struct render_account a;
+	char *text = NULL;
+	size_t len = 0, k = 0;
+	FILE *f = open_memstream(&text, &len);
+	bool ok = f != NULL;
+
+	*ret_done = false;
+	while (ok && k < max) {
+		if (!s->account(s->userdata, cursor, &a)) {
+			*ret_done = true;
+			break;
+		}
+		ok = (t->n == 0 || fputc(',', f) != EOF) && put_json(f, account_json(s, &a));
+		if (a.state < RENDER_STATES_MAX)
+			t->counts[a.state]++;
+		t->n++;
+		k++;
+		if (a.next_refresh > 0 && (t->next == 0 || a.next_refresh < t->next))
+			t->next = a.next_refresh;
+	}
+	if (f && fclose(f) != 0)
+		ok = false;
+	if (!ok) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+char *render_status_tail(const struct render_source *s, const struct render_tally *t)
+{
+	_cleanup_free_ char *summary = render_summary(s, t->counts, t->n, t->next);
+	cJSON *tail = cJSON_CreateObject(), *apps = cJSON_CreateArray();
+	struct render_app app;
+	char *text, *out = NULL;
+
+	if (!summary || !tail || !apps) {
+		cJSON_Delete(tail);
 		cJSON_Delete(apps);
 		return NULL;
 	}
-	cJSON_AddStringToObject(ans, "version", IGTOKEND_VERSION);
-	for (size_t i = 0; s->account(s->userdata, &i, &a);) {
-		cJSON_AddItemToArray(accounts, account_json(s, &a));
-		if (a.state < RENDER_STATES_MAX)
-			counts[a.state]++;
-		n++;
-		if (a.next_refresh > 0 && (next == 0 || a.next_refresh < next))
-			next = a.next_refresh;
-	}
 	/* the STATUS= line, for what this caller may see (CONTRACT 15.5) */
-	summary = render_summary(s, counts, n, next);
-	if (summary)
-		cJSON_AddStringToObject(ans, "summary", summary);
+	cJSON_AddStringToObject(tail, "summary", summary);
 	for (size_t i = 0; s->app(s->userdata, &i, &app);)
 		cJSON_AddItemToArray(apps, app_json(&app));
-	cJSON_AddItemToObject(ans, "accounts", accounts);
-	cJSON_AddItemToObject(ans, "apps", apps);
-	return ans;
+	cJSON_AddItemToObject(tail, "apps", apps);
+	/* {"summary":…,"apps":[…]} becomes ],"summary":…,"apps":[…]} */
+	text = cJSON_PrintUnformatted(tail);
+	cJSON_Delete(tail);
+	if (text && asprintf(&out, "],%s", text + 1) < 0)
+		out = NULL;
+	cJSON_free(text);
+	return out;
 }
 
 /* ---- metrics ---- */

@@ -59,8 +59,21 @@ struct render_source {
 	bool (*app)(void *userdata, size_t *cursor, struct render_app *ret);
 };
 
-/* {"ok":true,"version","accounts":[...],"apps":[...]}; NULL without memory. */
-struct cJSON *render_status(const struct render_source *s);
+/* The status answer {"ok":true,"version","accounts":[...],"summary","apps":[...]}
+ * in pieces, so that it is never whole in memory (CONTRACT 5, 11.7, 15.5);
+ * each NULL without memory. */
+struct render_tally {
+	size_t counts[RENDER_STATES_MAX], n;
+	int64_t next; /* the earliest next refresh, 0: none */
+};
+/* {"ok":true,"version":"…","accounts":[ */
+char *render_status_head(void);
+/* Up to max accounts from *cursor on, comma-separated (with a leading comma
+ * after the first account of the answer), counted in t; *ret_done at the end. */
+char *render_status_accounts(const struct render_source *s, size_t *cursor, size_t max,
+			     struct render_tally *t, bool *ret_done);
+/* ],"summary":"…","apps":[…]} */
+char *render_status_tail(const struct render_source *s, const struct render_tally *t);
 /* Prometheus text exposition; NULL without memory. */
 char *render_metrics(const struct render_source *s);
 /* A watch event line (one JSON object, no newline); NULL without memory. */

@@ -182,6 +182,50 @@ def bench_startup(build):
             shutil.rmtree(d, ignore_errors=True)
 
 
+def status_answer(sock):
+    """One status request read as fast as it comes: (seconds, bytes, accounts)."""
+    import socket
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.connect(sock)
+    t0 = time.monotonic()
+    c.sendall(b'{"cmd":"status"}\n')
+    chunks = []
+    while True:
+        b = c.recv(1 << 20)
+        if not b:
+            break
+        chunks.append(b)
+        if b.endswith(b"\n"):
+            break
+    took = time.monotonic() - t0
+    c.close()
+    data = b"".join(chunks)
+    return took, len(data), len(json.loads(data)["accounts"])
+
+
+def bench_status(build, n=100000):
+    """status of 100k accounts: answer time and the daemon's peak RSS growth while
+    answering (the peak is reset through /proc/PID/clear_refs first)."""
+    d = tempfile.mkdtemp(prefix="igtokend-bench-", dir="/dev/shm")
+    try:
+        cfg = make_install(build, n, d)
+        p, ready, ns = start_daemon(build, cfg, d + "/notify")
+        time.sleep(1)
+        with open("/proc/%d/clear_refs" % p.pid, "w") as f:
+            f.write("5")
+        rss0 = int(proc_status(p.pid)["VmRSS"].split()[0])
+        took, size, count = status_answer(d + "/igtokend.sock")
+        peak = int(proc_status(p.pid)["VmHWM"].split()[0])
+        assert count == n, count
+        row("status of %dk accounts (one client reading at once)" % (n // 1000), "%.2f s" % took,
+            "%.1f MB of JSON; daemon peak RSS +%.1f MiB" % (size / 1e6, (peak - rss0) / 1024))
+        p.terminate()
+        p.wait()
+        ns.close()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def bench_idle(build, seconds=60):
     d = tempfile.mkdtemp(prefix="igtokend-bench-", dir="/dev/shm")
     try:
@@ -234,7 +278,7 @@ def bench_refresh(build, n=10000):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(HERE, "..", "..", "build"))
-    ap.add_argument("what", nargs="*", default=["reads", "vault", "startup", "idle", "refresh"])
+    ap.add_argument("what", nargs="*", default=["reads", "status", "vault", "startup", "idle", "refresh"])
     a = ap.parse_args()
     build = os.path.abspath(a.build)
     harness.IGTOKEND = os.path.join(build, "igtokend")
