@@ -5,6 +5,7 @@
 
 #include "basic/secret.h"
 #include "tap.h"
+#include "basic/durable.h"
 #include "basic/fileio.h"
 #include "basic/util.h"
 
@@ -209,6 +210,68 @@ static void test_secret(void)
 	secret_free(a);
 	secret_free(b);
 	secret_free(c);
+	{
+		/* small secrets reuse blocks: one ends where its block does (at the guard
+		 * page), a freed one's bytes are wiped, and the block serves the next */
+		struct secret *p = NULL, *q = NULL, *big = NULL;
+		char *block, *where;
+		bool wiped = true;
+
+		CHECK_INT(secret_from_mem("IGAAsecret-bytes", 16, &p), 0);
+		block = p->block;
+		where = p->data;
+		CHECK(block != NULL && p->data + p->len + 1 == block + SECRET_POOL_BLOCK);
+		secret_free(p);
+		for (size_t i = 0; i < SECRET_POOL_BLOCK; i++) /* still mapped: kept in the pool */
+			wiped = wiped && block[i] == 0;
+		CHECK(wiped);
+		CHECK(where[0] == 0);
+		CHECK_INT(secret_from_mem("x", 1, &q), 0);
+		CHECK(q->block == block);
+		CHECK_INT(secret_new(SECRET_POOL_BLOCK, &big), 0);
+		CHECK(big->block == NULL);
+		secret_free(q);
+		secret_free(big);
+	}
+}
+
+/* Replacement through a spare: the contents change, no inode is made or
+ * deleted after the first two writes, the old contents do not stay in the
+ * spare, and a grouped write owes its directory fsync until the barrier. */
+static void test_durable(void)
+{
+	char dir[] = "/tmp/igtokend-test-durable-XXXXXX";
+	_cleanup_free_ char *data = NULL;
+	_cleanup_close_ int dfd = -1;
+	struct stat live, spare, live2, spare2;
+	size_t n;
+
+	CHECK(mkdtemp(dir) != NULL);
+	dfd = open(dir, O_DIRECTORY | O_RDONLY);
+	CHECK_INT(durable_replace(dfd, "r.token", "one", 3, 0600, 0), 0); /* first: a rename */
+	CHECK_INT(fstatat(dfd, ".r.token.tmp", &spare, 0), -1);
+	CHECK_INT(durable_replace(dfd, "r.token", "two-two", 7, 0640, 0), 0);
+	CHECK_INT(read_file_bounded(dfd, "r.token", 0, 100, &data, &n), 0);
+	CHECK(n == 7 && memcmp(data, "two-two", 7) == 0);
+	data = mfree(data);
+	CHECK_INT(fstatat(dfd, "r.token", &live, 0), 0);
+	CHECK_INT(live.st_mode & 07777, 0640);
+	CHECK_INT(fstatat(dfd, ".r.token.tmp", &spare, 0), 0);
+	CHECK_INT(spare.st_size, 0); /* "one" is not kept beside it */
+	CHECK(!durable_owed());
+	CHECK_INT(durable_replace(dfd, "r.token", "three", 5, 0600, DURABLE_GROUP), 0);
+	CHECK(durable_owed());
+	CHECK_INT(durable_barrier(), 0);
+	CHECK(!durable_owed());
+	CHECK_INT(fstatat(dfd, "r.token", &live2, 0), 0);
+	CHECK_INT(fstatat(dfd, ".r.token.tmp", &spare2, 0), 0);
+	/* the two inodes took turns */
+	CHECK(live2.st_ino == spare.st_ino && spare2.st_ino == live.st_ino);
+	CHECK_INT(read_file_bounded(dfd, "r.token", 0, 100, &data, &n), 0);
+	CHECK(n == 5 && memcmp(data, "three", 5) == 0);
+	(void)unlinkat(dfd, "r.token", 0);
+	(void)unlinkat(dfd, ".r.token.tmp", 0);
+	CHECK_INT(rmdir(dir), 0);
 }
 
 int main(void)
@@ -221,5 +284,6 @@ int main(void)
 	test_format();
 	test_files();
 	test_secret();
+	test_durable();
 	return tap_done("test-util");
 }

@@ -5,6 +5,31 @@
 
 #include <sodium.h>
 
+/* Guarded allocations cost about ten system calls each (mmap, guard pages,
+ * mlock, and back again), and a refresh makes several. Small secrets reuse
+ * blocks of one page instead: a block is wiped when its secret is freed and
+ * kept, still guarded and locked, for the next one. A secret ends where its
+ * block does, right before the guard page, as sodium_malloc() places it. */
+#define POOL_BLOCK SECRET_POOL_BLOCK /* with sodium's 16-byte canary: one page */
+#define POOL_MAX   32
+
+static _Thread_local char *pool[POOL_MAX];
+static _Thread_local unsigned n_pool;
+
+static char *block_get(void)
+{
+	return n_pool > 0 ? pool[--n_pool] : sodium_malloc(POOL_BLOCK);
+}
+
+static void block_put(char *block)
+{
+	sodium_memzero(block, POOL_BLOCK);
+	if (n_pool < POOL_MAX)
+		pool[n_pool++] = block;
+	else
+		sodium_free(block);
+}
+
 int secret_new(size_t len, struct secret **ret)
 {
 	struct secret *s;
@@ -14,7 +39,11 @@ int secret_new(size_t len, struct secret **ret)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	s->data = sodium_malloc(len + 1);
+	if (len + 1 <= POOL_BLOCK) {
+		s->block = block_get();
+		s->data = s->block ? s->block + POOL_BLOCK - (len + 1) : NULL;
+	} else
+		s->data = sodium_malloc(len + 1);
 	if (!s->data) {
 		free(s);
 		return -ENOMEM;
@@ -40,7 +69,10 @@ struct secret *secret_free(struct secret *s)
 {
 	if (!s)
 		return NULL;
-	sodium_free(s->data); /* wipes */
+	if (s->block)
+		block_put(s->block); /* wipes */
+	else
+		sodium_free(s->data); /* wipes */
 	free(s);
 	return NULL;
 }

@@ -11,13 +11,16 @@
  * to APIs that want a C string. secret_free() wipes it. */
 struct secret {
 	size_t len;
-	char *data; /* sodium_malloc'd, len + 1 bytes */
+	char *data;  /* sodium_malloc'd, len + 1 bytes */
+	char *block; /* a pooled block data ends at, NULL if data is its own allocation */
 };
 
 /* Longest secret read from a file or the network (Meta tokens are a few hundred bytes). */
 #define SECRET_MAX 8192
 /* Largest guarded buffer (a vault record's plaintext holds a token and its metadata). */
 #define SECRET_ALLOC_MAX (128 * 1024)
+/* Secrets up to this size (with their NUL) share reused blocks of one guarded page. */
+#define SECRET_POOL_BLOCK 4064
 /* Characters of the fingerprint used to mention a secret in logs, plus NUL. */
 #define SECRET_FP_LEN 9
 
