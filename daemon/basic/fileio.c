@@ -142,7 +142,7 @@ int read_file_bounded(int dirfd, const char *path, unsigned flags, size_t max, c
 	return 0;
 }
 
-static int write_all(int fd, const void *data, size_t size)
+int write_all(int fd, const void *data, size_t size)
 {
 	const char *p = data;
 

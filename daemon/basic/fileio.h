@@ -10,6 +10,8 @@
 
 /* Reads fd to its end into buf (size bytes). -EFBIG if there is more than that. */
 int read_all(int fd, void *buf, size_t size, size_t *ret_n);
+/* All of data to fd, through EINTR and short writes. */
+int write_all(int fd, const void *data, size_t size);
 #define FILE_TRUSTED	1u /* owned by root or by us, not writable by group or others; no symlink */
 #define FILE_UNREADABLE 2u /* (with FILE_TRUSTED) not readable by group or others either */
 #define FILE_PRIVATE	(FILE_TRUSTED | FILE_UNREADABLE) /* secrets and keys */

@@ -243,9 +243,11 @@ int account_store_token(struct account *a, const struct new_token *n)
 		r.user_id = (char *)(uintptr_t)n->user_id;
 	if (n->username)
 		r.username = (char *)(uintptr_t)n->username;
-	k = vault_store(a->ctx->vault, a->name, &r);
+	/* group commit: the directory's fsync is paid before anything is served */
+	k = vault_store_grouped(a->ctx->vault, a->name, &r);
 	if (k < 0)
 		return k;
+	engine_durable_soon(a->ctx);
 	account_uncache(a); /* from now on the new token, sealed, is the one served */
 	apply_record(a, &r);
 	a->check_retry_at = 0;

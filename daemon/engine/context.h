@@ -32,9 +32,19 @@ struct engine_ctx {
 	double (*random)(void);	   /* uniform in [0, 1) */
 	const struct engine_events *events;
 	void *events_userdata;
+	sd_event_source *durable_timer; /* pays grouped writes' directory fsyncs */
 };
 
 /* The real clock and randomness (now_realtime_sec, libsodium). */
 int64_t engine_clock_now(void);
 int64_t engine_clock_now_ceil(void);
 double engine_random(void);
+
+/* A grouped vault write was made (vault_store_grouped): its directory fsync is
+ * paid within DURABLE_GROUP_USEC, or before, by whatever lets data out first
+ * (basic/durable.h). Without an event loop, at once. */
+void engine_durable_soon(const struct engine_ctx *ctx);
+/* The group commit's timer, once ctx->event is set; engine_ctx_done() pays
+ * what is owed and frees it. */
+int engine_ctx_init(struct engine_ctx *ctx);
+void engine_ctx_done(struct engine_ctx *ctx);

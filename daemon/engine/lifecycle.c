@@ -119,7 +119,8 @@ static int setup_events(struct manager *m)
 	    (r = sd_event_set_watchdog(m->event, true)) < 0)
 		return r;
 	m->ctx.event = m->event;
-	return manager_add_timers(m);
+	r = engine_ctx_init(&m->ctx);
+	return r < 0 ? r : manager_add_timers(m);
 }
 
 static int listen_fd(void)

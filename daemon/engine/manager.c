@@ -59,6 +59,7 @@ struct manager *manager_free(struct manager *m)
 	tokencache_free(m->tokens);
 	sd_event_source_disable_unref(m->deadline_timer);
 	sd_event_source_disable_unref(m->status_timer);
+	engine_ctx_done(&m->ctx);
 	sd_event_unref(m->event);
 	vault_close(m->vault);
 	config_free(m->config);

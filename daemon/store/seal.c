@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "basic/durable.h"
 #include "basic/fileio.h"
 #include "basic/util.h"
 
@@ -204,7 +205,7 @@ int seal_load(int dir_fd, const struct secret *key, enum seal_kind kind, const c
 }
 
 int seal_store(int dir_fd, const struct secret *key, enum seal_kind kind, const char *name,
-	       const struct secret *plain)
+	       const struct secret *plain, unsigned flags)
 {
 	_cleanup_free_ unsigned char *sealed = NULL;
 	char file[NAME_MAX_LEN + 16];
@@ -217,7 +218,7 @@ int seal_store(int dir_fd, const struct secret *key, enum seal_kind kind, const 
 	r = seal_bytes(key, kind, name, plain, &sealed, &n);
 	if (r < 0)
 		return r;
-	return write_file_atomic(dir_fd, file, sealed, n, 0600);
+	return durable_replace(dir_fd, file, sealed, n, 0600, flags);
 }
 
 static bool parse_file_name(const char *n, enum seal_kind *ret_kind, char *name, size_t len)

@@ -8,6 +8,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
+#include "basic/durable.h"
 #include "basic/util.h"
 #include "store/seal.h"
 
@@ -56,13 +57,23 @@ int vault_load_meta(struct vault *v, const char *name, struct vault_record **ret
 	return r == -ENOMEM ? r : r < 0 ? -EBADMSG : 0;
 }
 
-int vault_store(struct vault *v, const char *name, const struct vault_record *rec)
+static int store(struct vault *v, const char *name, const struct vault_record *rec, unsigned flags)
 {
 	_cleanup_secret_ struct secret *plain = NULL;
 	int r = record_encode(rec, &plain);
 	if (r < 0)
 		return r;
-	return seal_store(v->dir_fd, v->key, SEAL_TOKEN, name, plain);
+	return seal_store(v->dir_fd, v->key, SEAL_TOKEN, name, plain, flags);
+}
+
+int vault_store(struct vault *v, const char *name, const struct vault_record *rec)
+{
+	return store(v, name, rec, 0);
+}
+
+int vault_store_grouped(struct vault *v, const char *name, const struct vault_record *rec)
+{
+	return store(v, name, rec, DURABLE_GROUP);
 }
 
 int vault_load_app(struct vault *v, const char *name, struct app_record *ret)
@@ -81,7 +92,7 @@ int vault_store_app(struct vault *v, const char *name, const struct app_record *
 	int r = app_record_encode(rec, &plain);
 	if (r < 0)
 		return r;
-	return seal_store(v->dir_fd, v->key, SEAL_APP, name, plain);
+	return seal_store(v->dir_fd, v->key, SEAL_APP, name, plain, 0);
 }
 
 int vault_quarantine(struct vault *v, const char *name, int64_t now, char **ret_name)
@@ -160,7 +171,18 @@ static int open_dir(const char *dir, int *ret_fd)
 	return 0;
 }
 
-/* Leftover temporary files of interrupted writes. */
+/* Leftover temporary files of interrupted writes. An empty spare (".NAME.tmp",
+ * basic/durable.h) stays for the next write: making it again costs an inode. */
+static bool empty_spare(int dir_fd, const char *name)
+{
+	size_t n = strlen(name);
+	struct stat st;
+
+	return n > 4 && streq(name + n - 4, ".tmp") &&
+	       fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+	       st.st_size == 0;
+}
+
 static void remove_stale_temporaries(int dir_fd)
 {
 	DIR *d;
@@ -173,7 +195,8 @@ static void remove_stale_temporaries(int dir_fd)
 		return;
 	}
 	while ((de = readdir(d)))
-		if (de->d_name[0] == '.' && strstr(de->d_name, ".tmp"))
+		if (de->d_name[0] == '.' && strstr(de->d_name, ".tmp") &&
+		    !empty_spare(dir_fd, de->d_name))
 			(void)unlinkat(dir_fd, de->d_name, 0);
 	closedir(d);
 }
@@ -263,6 +286,7 @@ struct vault *vault_close(struct vault *v)
 {
 	if (!v)
 		return NULL;
+	(void)durable_barrier(); /* what grouped writes owe, before the directory goes */
 	if (v->dir_fd >= 0)
 		close(v->dir_fd); /* and with it the lock */
 	secret_free(v->key);
@@ -283,7 +307,7 @@ static int rotate_record(int dir_fd, enum seal_kind kind, const char *name, void
 	struct rotation *rot = ud;
 
 	if (seal_load(dir_fd, rot->old_key, kind, name, &plain) >= 0) {
-		if (seal_store(dir_fd, rot->new_key, kind, name, plain) < 0)
+		if (seal_store(dir_fd, rot->new_key, kind, name, plain, 0) < 0)
 			rot->stats.failed++;
 		else
 			rot->stats.resealed++;

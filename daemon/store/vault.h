@@ -29,6 +29,9 @@ int vault_load(struct vault *v, const char *name, struct vault_record **ret);
  * guarded allocation per record. Same errors as vault_load(). */
 int vault_load_meta(struct vault *v, const char *name, struct vault_record **ret);
 int vault_store(struct vault *v, const char *name, const struct vault_record *r);
+/* The same, its directory fsync owed (group commit, basic/durable.h): the
+ * caller makes sure durable_barrier() runs before anything depends on it. */
+int vault_store_grouped(struct vault *v, const char *name, const struct vault_record *r);
 int vault_load_app(struct vault *v, const char *name, struct app_record *ret);
 int vault_store_app(struct vault *v, const char *name, const struct app_record *r);
 

@@ -109,7 +109,11 @@ class KillTest(IntegrationTest):
                     lost.append((trial, n, rc, a["state"], a["last_error"]))
             self.env.stop()
         self.assertEqual(lost, [])
-        self.assertFalse([f for f in os.listdir(self.env.vault) if "corrupt" in f or ".tmp" in f])
+        # no quarantined record and no leftover write; an empty spare (".NAME.token.tmp",
+        # basic/durable.h) stays for the next write of its record
+        left = [f for f in os.listdir(self.env.vault) if "corrupt" in f or ".tmp" in f]
+        self.assertFalse([f for f in left if not (f.endswith(".token.tmp") and
+                                                  os.path.getsize(os.path.join(self.env.vault, f)) == 0)], left)
         print("%d SIGKILL trials, tokens lost: %d" % (self.TRIALS, len(lost)))
 
 

@@ -39,6 +39,36 @@ class RefreshTest(IntegrationTest):
         self.env.wait_state("fresh")
         self.assertGreater(self.env.account()["expires_at"], a["expires_at"])
 
+    def test_a_new_token_is_durable_before_anything_serves_it(self):
+        """Group commit (basic/durable.h): a new token's record is exchanged into
+        place and its directory fsync may wait for other writes, but never past
+        the first byte that leaves the daemon. Traced with strace: between the
+        exchange and the refresh's answer there is an fsync of that directory;
+        and no inode is created per write (the spare is reused)."""
+        self.env.write_config()
+        self.sim.config(min_age=0)
+        self.env.start()
+        self.fresh_account()
+        trace = os.path.join(self.env.dir, "strace.out")
+        st = subprocess.Popen(["strace", "-f", "-qq", "-o", trace, "-e", "trace=openat,renameat2,renameat,fsync,sendto,write",
+                               "-p", str(self.env.daemon.proc.pid)])
+        time.sleep(0.5)  # attached
+        for _ in range(3):
+            rc, out, err = self.env.ctl("refresh", "shop-main")
+            self.assertEqual(rc, 0, err)
+        st.terminate()
+        st.wait()
+        lines = open(trace).read().splitlines()
+        exchanges = [i for i, l in enumerate(lines) if "renameat2(" in l and '"shop-main.token"' in l and "RENAME_EXCHANGE" in l]
+        self.assertEqual(len(exchanges), 3, "\n".join(lines))
+        for i in exchanges:
+            dirfd = lines[i].split("renameat2(", 1)[1].split(",", 1)[0]
+            answer = next(k for k in range(i, len(lines)) if "sendto(" in lines[k] and '"ok\\":true' in lines[k])
+            self.assertTrue(any(("fsync(%s)" % dirfd) in lines[k] for k in range(i, answer)),
+                            "the answer left before the directory fsync:\n" + "\n".join(lines[i:answer + 1]))
+        self.assertFalse([l for l in lines if "O_CREAT" in l and ".shop-main.token.tmp" in l and "O_TRUNC" not in l],
+                         "a new temporary file per write")
+
     def test_restarts_do_not_move_the_schedule(self):
         self.env.write_config(refresh={"before_expiry": "20s"})
         self.sim.config(lifetime=30)
