@@ -591,9 +591,9 @@ static void also_exchanged(struct account *a, struct app *app)
 
 static void also_own_pause(struct account *a, struct app *app)
 {
-	CHECK(a->rl.paused_until > fake_now);
+	CHECK(account_rl(a)->paused_until > fake_now);
 	CHECK(!app_paused(app, fake_now)); /* the app's other accounts go on */
-	CHECK_INT(account_next_refresh(a, fake_now), a->rl.paused_until);
+	CHECK_INT(account_next_refresh(a, fake_now), account_rl(a)->paused_until);
 }
 
 /* An entry keyed by another id, and X-App-Usage, are the app's (CONTRACT 12.8). */
@@ -608,8 +608,8 @@ static void test_buc_other(void)
 	operation_refresh(a, done, NULL);
 	respond(&(struct answer){ .status = 200, .body = OK_TOKEN, .buc = BUC_OTHER });
 	CHECK(app_paused(app, fake_now));
-	CHECK_INT(a->rl.paused_until, 0);
-	CHECK_INT(a->rl.usage.n_buc, 0);
+	CHECK_INT(account_rl(a)->paused_until, 0);
+	CHECK_INT(account_rl(a)->usage.n_buc, 0);
 	CHECK_INT(app->rl.usage.n_buc, 1);
 	free_account(a, app);
 }

@@ -218,10 +218,41 @@ static void test_thresholds(void)
 	CHECK(ratelimit_max_usage(&s.usage, now + 20) == 76);
 }
 
+/* A state keeps RL_BUC_KEPT entries: the one Meta throttled first, then the
+ * highest usage, wherever they came in the header; the account's own apart. */
+static void test_kept(void)
+{
+	struct rl_usage all = { 0 };
+	struct rl_figures app, own;
+	const char *h =
+		"{\"9\":[{\"type\":\"ads_management\",\"call_count\":5},"
+		"{\"type\":\"ads_insights\",\"call_count\":7},"
+		"{\"type\":\"custom_audience\",\"call_count\":1},"
+		"{\"type\":\"leadgen\",\"call_count\":60},"
+		"{\"type\":\"pages\",\"call_count\":2,\"estimated_time_to_regain_access\":3}],"
+		"\"777\":[{\"type\":\"instagram\",\"call_count\":42}],"
+		"\"8\":[{\"type\":\"messenger\",\"call_count\":30}]}";
+
+	CHECK_INT(ratelimit_parse_buc(h, &all), 0);
+	CHECK_INT(all.n_buc, 7);
+	all.at = 1000;
+	ratelimit_split(&all, "777", &app, &own);
+	CHECK_INT(app.n_buc, RL_BUC_KEPT);
+	CHECK_STR(app.buc[0].type, "pages"); /* throttled: first, though its usage is low */
+	CHECK(app.buc[1].call_count == 60);
+	CHECK(app.buc[2].call_count == 30);
+	CHECK(app.buc[3].call_count == 7);
+	CHECK(ratelimit_max_usage(&app, 1000) == 60);
+	CHECK_INT(own.n_buc, 1);
+	CHECK_STR(own.buc[0].id, "777");
+	CHECK(ratelimit_max_usage(&own, 1000) == 42);
+}
+
 int main(void)
 {
 	test_app_usage();
 	test_buc();
+	test_kept();
 	test_retry_after();
 	test_pauses();
 	test_thresholds();

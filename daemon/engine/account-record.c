@@ -68,10 +68,15 @@ static void apply_record(struct account *a, const struct vault_record *r)
 	(void)record_set_string(&a->user_id, r->user_id);
 	(void)record_set_string(&a->username, r->username);
 	(void)record_set_string(&a->last_error, r->last_error);
-	a->rl.paused_until = r->paused_until;
-	a->rl.backoff_level = r->pause_level;
-	a->rl.throttle_count = r->throttle_count;
-	a->rl.probe = r->paused_until > 0;
+	if (a->rl || r->paused_until || r->pause_level || r->throttle_count) {
+		struct rl_state *s = account_rl_take(a);
+		if (s) {
+			s->paused_until = r->paused_until;
+			s->backoff_level = r->pause_level;
+			s->throttle_count = r->throttle_count;
+			s->probe = r->paused_until > 0;
+		}
+	}
 	note_granted(a, a->has_token ? r->scopes : NULL);
 }
 
@@ -97,9 +102,9 @@ static void fill_record(const struct account *a, struct vault_record *r, const s
 		.scopes = (char *)(uintptr_t)scopes,
 		.app_id = a->app->cfg->app_id,
 		.last_error = a->last_error,
-		.paused_until = a->rl.paused_until,
-		.pause_level = a->rl.backoff_level,
-		.throttle_count = a->rl.throttle_count,
+		.paused_until = account_rl(a)->paused_until,
+		.pause_level = account_rl(a)->backoff_level,
+		.throttle_count = account_rl(a)->throttle_count,
 	};
 }
 

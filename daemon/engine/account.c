@@ -41,12 +41,38 @@ int account_new(const struct engine_ctx *ctx, const struct account_config *cfg, 
 	return 0;
 }
 
+static const struct rl_state rl_none = {
+	.usage = { .call_count = -1, .total_time = -1, .total_cputime = -1 },
+};
+
+const struct rl_state *account_rl(const struct account *a)
+{
+	return a->rl ? a->rl : &rl_none;
+}
+
+struct rl_state *account_rl_take(struct account *a)
+{
+	if (!a->rl && (a->rl = malloc(sizeof(*a->rl))))
+		*a->rl = rl_none;
+	return a->rl;
+}
+
+void account_rl_settle(struct account *a, int64_t now)
+{
+	const struct rl_state *s = a->rl;
+
+	if (s && s->paused_until <= now && !s->throttle_count && !s->backoff_level && !s->probe &&
+	    (s->usage.at == 0 || now - s->usage.at >= RL_USAGE_TTL))
+		a->rl = mfree(a->rl);
+}
+
 struct account *account_free(struct account *a)
 {
 	if (!a)
 		return NULL;
 	assert(!a->ops);
 	account_uncache(a);
+	free(a->rl);
 	free(a->user_id);
 	free(a->username);
 	free(a->last_error);
@@ -87,7 +113,7 @@ bool account_checkable(const struct account *a, int64_t now)
 
 bool account_paused(const struct account *a, int64_t now)
 {
-	return a->rl.paused_until > now || app_paused(a->app, now);
+	return account_rl(a)->paused_until > now || app_paused(a->app, now);
 }
 
 enum account_state account_compute_state(const struct account *a, int64_t now)
@@ -100,7 +126,7 @@ enum account_state account_compute_state(const struct account *a, int64_t now)
 	}
 	if (a->activity == ACTIVITY_REFRESHING)
 		return STATE_REFRESHING;
-	if (a->rl.paused_until > now ||
+	if (account_rl(a)->paused_until > now ||
 	    (a->activity == ACTIVITY_WAITING && app_paused(a->app, now)))
 		return STATE_THROTTLED;
 	if (a->failures > 0)
@@ -119,8 +145,8 @@ int64_t account_next_refresh(const struct account *a, int64_t now)
 {
 	if (account_usable(a, now) < 0 || a->expires_at == 0)
 		return 0;
-	if (a->rl.paused_until > now)
-		return a->rl.paused_until;
+	if (account_rl(a)->paused_until > now)
+		return account_rl(a)->paused_until;
 	if (a->activity == ACTIVITY_WAITING && app_paused(a->app, now))
 		return a->app->rl.paused_until;
 	if (a->failures > 0)
@@ -143,7 +169,7 @@ int64_t account_next_check(const struct account *a, int64_t now)
 			      : 1;
 	t = MAX(t, MAX(a->check_not_before, a->check_retry_at));
 	/* while Meta has the account or its app paused, a check would only add to it */
-	return MAX(t, MAX(a->rl.paused_until, a->app->rl.paused_until));
+	return MAX(t, MAX(account_rl(a)->paused_until, a->app->rl.paused_until));
 }
 
 static int64_t earliest(int64_t a, int64_t b)

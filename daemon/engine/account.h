@@ -60,7 +60,11 @@ struct account {
 	bool expiry_assumed;
 	char *user_id, *username, *last_error; /* granted scopes stay in the vault record only */
 	char *missing_scopes; /* configured scopes the token was not granted, or NULL */
-	struct rl_state rl;   /* its own rate limit: Instagram BUC entries keyed by its user id */
+	/* its own rate limit (Instagram BUC entries keyed by its user id, CONTRACT
+	 * 12.8), or NULL while it has none: no pause, no throttle counted, no fresh
+	 * figures of its own. The state holds a whole BUC table: 100 000 accounts
+	 * must not each carry one (account_rl(), account_rl_take()). */
+	struct rl_state *rl;
 
 	/* checks (CONTRACT 12.1), in memory only */
 	int64_t check_not_before; /* overdue at start: spread, not all at once */
@@ -105,6 +109,13 @@ int account_usable(const struct account *a, int64_t now);
  * withdrew until the user fixes something on Meta's side (CONTRACT 12.3). */
 bool account_checkable(const struct account *a, int64_t now);
 /* When an admin may refresh the token (issued_at + min_age); 0 now. */
+/* Its own rate-limit state: a neutral one while it has none. */
+const struct rl_state *account_rl(const struct account *a);
+/* The same to change, made if needed; NULL without memory. */
+struct rl_state *account_rl_take(struct account *a);
+/* Lets go of a state that says nothing any more (no pause, nothing counted,
+ * figures older than RL_USAGE_TTL). */
+void account_rl_settle(struct account *a, int64_t now);
 int64_t account_too_early(const struct account *a, int64_t now);
 
 /* Reports upward (ctx->events): recompute and announce; a new token is served. */

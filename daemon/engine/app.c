@@ -262,8 +262,9 @@ static int64_t own_not_before(const struct app *app, struct app_request *r, int6
 	if (r->carries_credentials && r->scheduled && app->credentials == CREDENTIALS_REJECTED &&
 	    app->credentials_until > now)
 		t = app->credentials_until;
-	if (r->own) {
-		u = ratelimit_check(r->own, &c->rate_limit, now, r->ops->urgent(r, now), 0);
+	if (r->ops->own && r->ops->own(r, false)) {
+		u = ratelimit_check(r->ops->own(r, false), &c->rate_limit, now,
+				    r->ops->urgent(r, now), 0);
 		if (u > 0)
 			t = MAX(t, u);
 	}
@@ -412,7 +413,8 @@ int64_t app_on_answer(struct app *app, const struct http_response *r, enum verdi
 	int64_t now = app->ctx->now_ceil(), paused,
 		own = 0; /* a pause is never shorter than asked */
 	struct rl_state before = app->rl;
-	struct rl_usage all, mine, theirs;
+	struct rl_usage all;
+	struct rl_figures mine, theirs;
 	bool throttled = v == VERDICT_THROTTLED, own_throttled;
 
 	slot_freed(app);
@@ -420,14 +422,18 @@ int64_t app_on_answer(struct app *app, const struct http_response *r, enum verdi
 	ratelimit_split(&all, req && req->ops->user_id ? req->ops->user_id(req) : NULL, &theirs,
 			&mine);
 	/* a throttle that comes with the account's own figures is the account's (CONTRACT 12.8) */
-	own_throttled = throttled && req && req->own && mine.n_buc > 0;
+	own_throttled = throttled && req && req->ops->own && mine.n_buc > 0;
 	paused = ratelimit_apply(&app->rl, &c->rate_limit, &c->refresh, now,
 				 throttled && !own_throttled ? RL_ANSWER_THROTTLED : RL_ANSWER_OK,
 				 &theirs, r->retry_after, app->ctx->random());
-	if (req && req->own)
-		own = ratelimit_apply(req->own, &c->rate_limit, &c->refresh, now,
-				      own_throttled ? RL_ANSWER_THROTTLED : RL_ANSWER_OK, &mine,
-				      r->retry_after, app->ctx->random());
+	if (req && req->ops->own) {
+		/* the account's state is made only when there is something to keep */
+		struct rl_state *s = req->ops->own(req, own_throttled || mine.at);
+		if (s)
+			own = ratelimit_apply(s, &c->rate_limit, &c->refresh, now,
+					      own_throttled ? RL_ANSWER_THROTTLED : RL_ANSWER_OK,
+					      &mine, r->retry_after, app->ctx->random());
+	}
 	if (req && req->carries_credentials && !r->error)
 		credentials_answer(app, v, why, now);
 	if (paused && paused != before.paused_until) {

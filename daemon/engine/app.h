@@ -27,6 +27,9 @@ struct app_request_ops {
 	void (*pause_changed)(struct app_request *r);
 	/* Its account's user id: usage figures named with it are the account's own. */
 	const char *(*user_id)(struct app_request *r);
+	/* Its account's own rate-limit state (CONTRACT 12.8): NULL while there is
+	 * none, unless take (then made; NULL without memory). NULL op: no account. */
+	struct rl_state *(*own)(struct app_request *r, bool take);
 };
 
 struct app_request {
@@ -34,7 +37,6 @@ struct app_request {
 	bool queued;
 	bool scheduled;		  /* nobody waits for it: the credentials' backoff may hold it */
 	bool carries_credentials; /* the app secret or app token goes with it */
-	struct rl_state *own;	  /* its account's own rate-limit state (CONTRACT 12.8), or NULL */
 };
 
 enum app_credentials {

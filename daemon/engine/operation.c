@@ -73,8 +73,8 @@ static const char *paused_message(const struct account *a, int64_t now, char *bu
 {
 	char d[32];
 
-	if (a->rl.paused_until > now) {
-		format_duration(a->rl.paused_until - now, d, sizeof(d));
+	if (account_rl(a)->paused_until > now) {
+		format_duration(account_rl(a)->paused_until - now, d, sizeof(d));
 		snprintf(buf, len, "account '%s' is paused by Meta's rate limits for %s", a->name,
 			 d);
 	} else {
@@ -164,7 +164,15 @@ static const char *slot_user_id(struct app_request *slot)
 	return container_of(slot, struct op, slot)->account->user_id;
 }
 
+static struct rl_state *slot_own(struct app_request *slot, bool take)
+{
+	struct account *a = container_of(slot, struct op, slot)->account;
+
+	return take ? account_rl_take(a) : a->rl;
+}
+
 static const struct app_request_ops slot_ops = {
+	.own = slot_own,
 	.send = slot_send,
 	.urgent = slot_urgent,
 	.urgent_at = slot_urgent_at,
@@ -179,7 +187,10 @@ static void on_answer(const struct http_response *r, void *userdata)
 	struct graph_verdict v;
 	struct step_result res;
 
-	struct rl_state own = a->rl;
+	const struct rl_state *own_now = account_rl(a);
+	struct rl_state own = { .paused_until = own_now->paused_until,
+				.throttle_count = own_now->throttle_count,
+				.backoff_level = own_now->backoff_level };
 
 	op->req = NULL; /* the request frees itself after this callback */
 	a->activity = ACTIVITY_IDLE;
@@ -196,9 +207,12 @@ static void on_answer(const struct http_response *r, void *userdata)
 	if (app_on_answer(a->app, r, v.verdict, v.why, &op->slot) > 0 && !steps_own_token(&op->st))
 		log_account(LOG_WARNING, a->name, a->app->name, NULL,
 			    "Meta paused this account's own calls: %s", v.why);
-	if (own.paused_until != a->rl.paused_until || own.throttle_count != a->rl.throttle_count ||
-	    own.backoff_level != a->rl.backoff_level)
+	own_now = account_rl(a);
+	if (own.paused_until != own_now->paused_until ||
+	    own.throttle_count != own_now->throttle_count ||
+	    own.backoff_level != own_now->backoff_level)
 		account_persist(a); /* a restart keeps the account's pause */
+	account_rl_settle(a, a->ctx->now());
 	steps_answer(a, &op->st, r, &v, &res);
 	if (!res.done) {
 		op->st.step = res.next;
@@ -265,7 +279,6 @@ static struct op *new_op(struct account *a, enum op_kind kind, op_done_t done, v
 		return NULL;
 	}
 	op->slot.ops = &slot_ops;
-	op->slot.own = &a->rl;
 	op->slot.scheduled = !done;
 	op->account = a;
 	op->st.kind = kind;

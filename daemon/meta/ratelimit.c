@@ -140,7 +140,7 @@ int ratelimit_parse_retry_after(const char *v, int64_t now, int64_t *ret)
 	return 0;
 }
 
-double ratelimit_max_usage(const struct rl_usage *u, int64_t now)
+double ratelimit_max_usage(const struct rl_figures *u, int64_t now)
 {
 	double m = -1;
 
@@ -206,18 +206,39 @@ static bool own_entry(const struct rl_buc *b, const char *user_id)
 	       (streq(b->type, "instagram") || streq(b->type, "pages"));
 }
 
-void ratelimit_split(const struct rl_usage *all, const char *user_id, struct rl_usage *app,
-		     struct rl_usage *own)
+/* What decides first: an entry Meta throttled (it says when access returns),
+ * then the highest usage. */
+static double weight(const struct rl_buc *b)
 {
-	*app = *all;
-	app->n_buc = 0;
-	*own = (struct rl_usage){ .call_count = -1, .total_time = -1, .total_cputime = -1 };
-	for (size_t i = 0; i < all->n_buc; i++) {
-		if (own_entry(&all->buc[i], user_id))
-			own->buc[own->n_buc++] = all->buc[i];
-		else
-			app->buc[app->n_buc++] = all->buc[i];
+	return b->eta_minutes > 0 ? 1e9 : MAX(b->call_count, MAX(b->total_time, b->total_cputime));
+}
+
+/* Adds b to the kept entries (sorted, heaviest first) if it is among the heaviest. */
+static void keep(struct rl_figures *f, const struct rl_buc *b)
+{
+	size_t i = f->n_buc < RL_BUC_KEPT ? f->n_buc++ : RL_BUC_KEPT;
+
+	if (i == RL_BUC_KEPT) { /* full: it replaces the lightest if heavier */
+		if (weight(b) <= weight(&f->buc[RL_BUC_KEPT - 1]))
+			return;
+		i = RL_BUC_KEPT - 1;
 	}
+	for (; i > 0 && weight(&f->buc[i - 1]) < weight(b); i--)
+		f->buc[i] = f->buc[i - 1];
+	f->buc[i] = *b;
+}
+
+void ratelimit_split(const struct rl_usage *all, const char *user_id, struct rl_figures *app,
+		     struct rl_figures *own)
+{
+	*app = (struct rl_figures){ .app_known = all->app_known,
+				    .call_count = all->call_count,
+				    .total_time = all->total_time,
+				    .total_cputime = all->total_cputime,
+				    .at = all->at };
+	*own = (struct rl_figures){ .call_count = -1, .total_time = -1, .total_cputime = -1 };
+	for (size_t i = 0; i < all->n_buc; i++)
+		keep(own_entry(&all->buc[i], user_id) ? own : app, &all->buc[i]);
 	own->at = own->n_buc ? all->at : 0;
 	if (!app->app_known && app->n_buc == 0)
 		app->at = 0;
@@ -225,7 +246,7 @@ void ratelimit_split(const struct rl_usage *all, const char *user_id, struct rl_
 
 int64_t ratelimit_apply(struct rl_state *s, const struct ratelimit_config *rl,
 			const struct refresh_config *rc, int64_t now, enum rl_answer answer,
-			const struct rl_usage *u, const char *retry_after, double rnd)
+			const struct rl_figures *u, const char *retry_after, double rnd)
 {
 	bool got = u && u->at;
 
@@ -254,9 +275,11 @@ int64_t ratelimit_on_answer(struct rl_state *s, const struct ratelimit_config *r
 			    double rnd)
 {
 	struct rl_usage u;
+	struct rl_figures kept, none;
 
 	(void)ratelimit_parse_usage(app_usage, buc_usage, now, &u);
-	return ratelimit_apply(s, rl, rc, now, answer, &u, retry_after, rnd);
+	ratelimit_split(&u, NULL, &kept, &none);
+	return ratelimit_apply(s, rl, rc, now, answer, &kept, retry_after, rnd);
 }
 
 int64_t ratelimit_check(const struct rl_state *s, const struct ratelimit_config *rl, int64_t now,

@@ -10,7 +10,8 @@
 #include "conf/config.h"
 
 #define RL_HEADER_MAX 16384 /* bytes of one usage header we accept */
-#define RL_BUC_MAX    64    /* entries kept from X-Business-Use-Case-Usage */
+#define RL_BUC_MAX    64    /* entries read from one X-Business-Use-Case-Usage */
+#define RL_BUC_KEPT   4	    /* kept in a state: the highest (an account has one or two) */
 #define RL_USAGE_TTL  3600  /* X-App-Usage is a rolling hour: older figures are unknown */
 
 struct rl_buc {
@@ -20,16 +21,27 @@ struct rl_buc {
 	int64_t eta_minutes; /* estimated_time_to_regain_access, -1 unknown */
 };
 
+#define RL_USAGE_FIELDS(n)                                                                         \
+	bool app_known;				      /* X-App-Usage seen */                       \
+	double call_count, total_time, total_cputime; /* percent, -1 unknown */                    \
+	struct rl_buc buc[n];                                                                      \
+	size_t n_buc;                                                                              \
+	int64_t at /* when these figures arrived; 0 never */
+
+/* The figures of one answer, as read. */
 struct rl_usage {
-	bool app_known;				      /* X-App-Usage seen */
-	double call_count, total_time, total_cputime; /* percent, -1 unknown */
-	struct rl_buc buc[RL_BUC_MAX];
-	size_t n_buc;
-	int64_t at; /* when these figures arrived; 0 never */
+	RL_USAGE_FIELDS(RL_BUC_MAX);
+};
+
+/* The figures a state keeps: X-App-Usage and the RL_BUC_KEPT BUC entries that
+ * decide (a throttled one first, then the highest usage). Small, as every
+ * account with figures of its own keeps one (CONTRACT 12.8). */
+struct rl_figures {
+	RL_USAGE_FIELDS(RL_BUC_KEPT);
 };
 
 struct rl_state {
-	struct rl_usage usage;
+	struct rl_figures usage;
 	int64_t paused_until;	 /* 0: not paused */
 	uint32_t throttle_count; /* throttles seen (not counting usage-based pauses) */
 	uint32_t backoff_level;	 /* pauses in a row without Meta saying how long */
@@ -43,7 +55,7 @@ int ratelimit_parse_buc(const char *v, struct rl_usage *u);
 int ratelimit_parse_retry_after(const char *v, int64_t now, int64_t *ret);
 
 /* The highest known usage figure, or -1 if none is known (or the figures are stale). */
-double ratelimit_max_usage(const struct rl_usage *u, int64_t now);
+double ratelimit_max_usage(const struct rl_figures *u, int64_t now);
 
 enum rl_answer {
 	RL_ANSWER_OK,	     /* not throttled */
@@ -56,13 +68,13 @@ bool ratelimit_parse_usage(const char *app_usage, const char *buc_usage, int64_t
 /* An X-Business-Use-Case-Usage entry of type instagram or pages keyed by an
  * account's user id concerns that account alone (CONTRACT 12.8): own gets those
  * (at 0 if none), app the rest and X-App-Usage. */
-void ratelimit_split(const struct rl_usage *all, const char *user_id, struct rl_usage *app,
-		     struct rl_usage *own);
+void ratelimit_split(const struct rl_usage *all, const char *user_id, struct rl_figures *app,
+		     struct rl_figures *own);
 /* Updates the state from an answer (u: its figures for this state, NULL or at 0 if
  * none). Returns the pause deadline if it is now paused, else 0. */
 int64_t ratelimit_apply(struct rl_state *s, const struct ratelimit_config *rl,
 			const struct refresh_config *rc, int64_t now, enum rl_answer answer,
-			const struct rl_usage *u, const char *retry_after, double rnd);
+			const struct rl_figures *u, const char *retry_after, double rnd);
 
 /* Updates the state from an answer's headers (success or not). Returns the pause
  * deadline if the app is now paused, else 0. rnd in [0, 1) lengthens waits by up to 25 %. */

@@ -31,7 +31,7 @@ static void add_string_or_null(cJSON *o, const char *key, const char *v)
 		cJSON_AddNullToObject(o, key);
 }
 
-static cJSON *usage_json(const struct rl_usage *u);
+static cJSON *usage_json(const struct rl_figures *u);
 
 static cJSON *account_json(const struct render_source *s, const struct render_account *a)
 {
@@ -69,7 +69,7 @@ static cJSON *account_json(const struct render_source *s, const struct render_ac
 	return o;
 }
 
-static cJSON *usage_json(const struct rl_usage *u)
+static cJSON *usage_json(const struct rl_figures *u)
 {
 	cJSON *o = cJSON_CreateObject(), *buc = cJSON_CreateArray();
 	bool app = u->app_known;
@@ -305,7 +305,7 @@ static const char *label_value(const char *v, char *buf, size_t len)
 	return buf;
 }
 
-static void usage_metrics(FILE *f, const char *app, const struct rl_usage *u)
+static void usage_metrics(FILE *f, const char *app, const struct rl_figures *u)
 {
 	char id[2 * sizeof(u->buc[0].id)], type[2 * sizeof(u->buc[0].type)];
 
