@@ -10,6 +10,7 @@
 #include <sys/uio.h>
 
 #include "basic/testseam.h"
+#include "basic/util.h"
 
 int read_all(int fd, void *buf, size_t size, size_t *ret_n)
 {
@@ -40,9 +41,9 @@ static bool trusted_owner(uid_t uid)
 {
 	static uid_t service = (uid_t)-2; /* not looked up yet */
 
-	if (uid == 0 || uid == geteuid())
+	if (uid == 0 || uid == euid_cached())
 		return true;
-	if (geteuid() != 0)
+	if (euid_cached() != 0)
 		return false;
 	if (service == (uid_t)-2) {
 		struct passwd pw, *found = NULL;

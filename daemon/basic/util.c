@@ -148,6 +148,15 @@ int parse_host_port(const char *s, char **ret_host, uint16_t *ret_port)
 	return 0;
 }
 
+uid_t euid_cached(void)
+{
+	static uid_t euid = (uid_t)-1;
+
+	if (euid == (uid_t)-1)
+		euid = geteuid();
+	return euid;
+}
+
 size_t format_int64(char buf[static 24], int64_t v)
 {
 	char tmp[24];

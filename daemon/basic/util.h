@@ -17,6 +17,9 @@ int parse_duration(const char *s, int64_t *ret_sec);
 int parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret);
 int parse_percent(const char *s, double *ret);
 int parse_mode(const char *s, mode_t *ret);
+/* geteuid(), asked once: the daemon never changes it, and start-up checks the
+ * owner of 100 000 files. */
+uid_t euid_cached(void);
 /* v in decimal into buf (NUL-terminated, at most 20 characters); returns its length. */
 size_t format_int64(char buf[static 24], int64_t v);
 bool name_is_valid(const char *s);

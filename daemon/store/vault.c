@@ -165,7 +165,7 @@ static int open_dir(const char *dir, int *ret_fd)
 		return errno == ELOOP ? -ENOTDIR : negative_errno();
 	if (fstat(fd, &st) < 0)
 		return negative_errno();
-	if (st.st_uid != geteuid())
+	if (st.st_uid != euid_cached())
 		return -EPERM;
 	*ret_fd = TAKE_FD(fd);
 	return 0;
