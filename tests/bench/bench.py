@@ -127,10 +127,10 @@ def make_install(build, n, base, api_url="https://127.0.0.1:9", ca=None, issued=
         f.write("vault: vault\nkey: vault.key\nsocket: %s/igtokend.sock\ninclude: accounts.d/*.yaml\n"
                 "refresh: %s\napps:\n  shop: {app_id: \"1234567890\", app_secret_file: app.secret, api_url: \"%s\","
                 " oauth_url: \"%s\"%s}\n" % (base, refresh, api_url, api_url, (", ca_file: " + ca) if ca else ""))
+    now = int(time.time())
     args = [os.path.join(build, "tests", "bench", "vaultbench"), "create", os.path.join(base, "vault"),
-            os.path.join(base, "vault.key"), str(n)]
-    if issued:
-        args += [str(issued), str(expires)] + (["-"] if tokens else [])
+            os.path.join(base, "vault.key"), str(n), str(issued or now), str(expires or now + 60 * 86400),
+            "-" if tokens else "+", str(now)]  # checked just now: no daily check is due
     subprocess.run(args, input=("\n".join(tokens) + "\n") if tokens else None, text=True, check=True)
     return os.path.join(base, "igtokend.yaml")
 

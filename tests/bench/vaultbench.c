@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Vault figures and fixtures for the benchmarks.
- *   vaultbench create DIR KEY N [ISSUED_AT EXPIRES_AT [- [LAST_VALIDATED]]]
- *       N records acct-000000.. (tokens one per line from stdin with "-", else made up)
+ *   vaultbench create DIR KEY N [ISSUED_AT EXPIRES_AT [-|+ [LAST_VALIDATED]]]
+ *       N records acct-000000.. (tokens one per line from stdin with "-", made up
+ *       with "+" or without), last checked at LAST_VALIDATED (default 0: never)
  *   vaultbench open DIR KEY N [meta]
  *       times opening them all */
 #include <fcntl.h>
