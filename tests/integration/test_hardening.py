@@ -12,7 +12,7 @@ import threading
 import time
 import unittest
 
-from harness import IGTOKEND, IGTOKENCTL, IntegrationTest, wait_for
+from harness import IGTOKENCTL, IGTOKEND, IntegrationTest, cpu_seconds, rss_kib, wait_for
 
 NOBODY = 65534
 STRANGER = 4242
@@ -36,18 +36,6 @@ def read_lines(s, n):
             line, buf = buf.split(b"\n", 1)
             out.append(json.loads(line))
     return out
-
-
-def rss_kib(pid):
-    for line in open("/proc/%d/status" % pid):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
-def cpu_seconds(pid):
-    f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
-    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def snapshot(d):

@@ -13,19 +13,11 @@ import unittest
 import urllib.parse
 import urllib.request
 
-from harness import HERE, IntegrationTest, wait_for
+from harness import HERE, IntegrationTest, free_port, wait_for
 
 SRC = os.path.join(HERE, "..", "..")
 RULES = os.path.abspath(os.path.join(SRC, "contrib", "prometheus", "igtokend.rules.yml"))
 DASHBOARD = os.path.abspath(os.path.join(SRC, "contrib", "grafana", "igtokend.json"))
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class PrometheusTest(IntegrationTest):

@@ -17,15 +17,11 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "bench"))
 import bench  # noqa: E402
-from harness import IGTOKENCTL  # noqa: E402
+from harness import IGTOKENCTL, rss_kib  # noqa: E402
 
 BUILD = os.environ.get("IGTOKEND_BUILD_DIR", os.path.join(HERE, "..", "..", "build"))
 NOBODY = 65534
 N = 20000
-
-
-def rss_kib(pid):
-    return int(bench.proc_status(pid)["VmRSS"].split()[0])
 
 
 def connect(path):
