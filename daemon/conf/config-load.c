@@ -9,6 +9,7 @@
 #include <sys/un.h>
 
 #include "basic/util.h"
+#include "conf/schema-accounts.h"
 #include "conf/schema-apps.h"
 #include "conf/schema-values.h"
 

@@ -268,3 +268,35 @@ bool schema_get_strv(struct yaml_file *f, yaml_node_t *n, const char *key, size_
 	*ret = TAKE_PTR(l);
 	return true;
 }
+
+void *schema_new_entry(struct yaml_file *f, const char *key, yaml_node_t *k, yaml_node_t *v,
+		       const char *what, void ***list, size_t *n, size_t size)
+{
+	void **grown = *list, *e;
+
+	if (!name_is_valid(key)) {
+		yaml_err(f, k,
+			 "'%s' is not a valid %s name ([A-Za-z0-9._-], at most 64, not starting "
+			 "with '.')",
+			 key, what);
+		return NULL;
+	}
+	if (!yaml_is_mapping(f, v, key))
+		return NULL;
+	if (*n >= CONFIG_ACCOUNTS_MAX) {
+		yaml_err(f, k, "more than %d %ss", CONFIG_ACCOUNTS_MAX, what);
+		return NULL;
+	}
+	if (*n % 64 == 0 && !(grown = reallocarray(*list, *n + 64, sizeof(void *)))) {
+		yaml_err(f, k, "out of memory");
+		return NULL;
+	}
+	*list = grown;
+	e = calloc(1, size);
+	if (!e) {
+		yaml_err(f, k, "out of memory");
+		return NULL;
+	}
+	(*list)[(*n)++] = e;
+	return e;
+}

@@ -27,3 +27,9 @@ bool schema_get_strv(struct yaml_file *f, yaml_node_t *n, const char *key, size_
 		     struct config_pos **ret_pos, char ***ret);
 bool schema_resolve_user(const char *name, uid_t *ret);
 bool schema_resolve_group(const char *name, gid_t *ret);
+
+/* An app or account being defined: its name checked, its value a mapping, and a
+ * zeroed entry of `size` bytes appended to *list (grown 64 at a time). NULL when
+ * there is nothing more to parse here (what is wrong is reported). */
+void *schema_new_entry(struct yaml_file *f, const char *key, yaml_node_t *k, yaml_node_t *v,
+		       const char *what, void ***list, size_t *n, size_t size);
