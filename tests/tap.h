@@ -8,8 +8,18 @@
 #include <stdio.h>
 #include <string.h>
 
+/* A test made of several files defines TAP_SHARED in each and TAP_COUNTERS in
+ * the one with main(): all their checks count in one tally. */
+#if defined(TAP_COUNTERS)
+int tap_failures = 0;
+int tap_checks = 0;
+#elif defined(TAP_SHARED)
+extern int tap_failures;
+extern int tap_checks;
+#else
 static int tap_failures = 0;
 static int tap_checks = 0;
+#endif
 
 #define CHECK(cond)                                                                                \
 	do {                                                                                       \
