@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "engine/lifecycle.h"
 
-#include <malloc.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -241,9 +240,6 @@ int lifecycle_run(const char *config_path)
 		return 1;
 	}
 	m->started = m->ctx.now();
-	/* loading parsed the config and opened every record: what that freed goes
-	 * back to the system rather than stay in the heap for good */
-	(void)malloc_trim(0);
 	(void)sd_notify(false, "READY=1");
 	manager_update_status(m);
 	r = sd_event_loop(m->event);

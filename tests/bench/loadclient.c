@@ -105,7 +105,9 @@ int main(int argc, char **argv)
 	struct epoll_event ev[MAX_CLIENTS];
 	struct client *clients;
 	uint64_t start, count_from, end, counted = 0;
-	int n, ep;
+	char *end_n = NULL, *end_s = NULL;
+	long n;
+	int ep;
 	double seconds;
 
 	if (argc != 6 || (strcmp(argv[1], "igtokend") && strcmp(argv[1], "redis"))) {
@@ -113,9 +115,9 @@ int main(int argc, char **argv)
 		return 64;
 	}
 	redis = !strcmp(argv[1], "redis");
-	n = atoi(argv[4]);
-	seconds = atof(argv[5]);
-	if (n < 1 || n > MAX_CLIENTS || seconds <= 0.5) {
+	n = strtol(argv[4], &end_n, 10);
+	seconds = strtod(argv[5], &end_s);
+	if (*end_n || *end_s || n < 1 || n > MAX_CLIENTS || !(seconds > 0.5)) {
 		fprintf(stderr, "loadclient: 1..%d clients, more than 0.5 s\n", MAX_CLIENTS);
 		return 64;
 	}

@@ -5,6 +5,7 @@
  * Prints: result, milliseconds taken, signals received, appsecret_proof ("-" if none). */
 #include <errno.h>
 #include <igtoken.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,10 +25,20 @@ int main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_alarm };
 	struct itimerval it = { { 0, 1000 }, { 0, 1000 } };
-	struct igtoken_request req = { .account = argv[1], .timeout_ms = atoi(argv[2]) };
+	struct igtoken_request req = { 0 };
 	static struct igtoken_token tok;
 	struct timespec a, b;
+	char *end = NULL;
+	long timeout;
 	int r;
+
+	timeout = argc > 2 ? strtol(argv[2], &end, 10) : 0;
+	if (argc < 3 || *end || timeout < INT_MIN || timeout > INT_MAX) {
+		fprintf(stderr, "usage: igtoken-signals ACCOUNT TIMEOUT_MS [restart]\n");
+		return 64;
+	}
+	req.account = argv[1];
+	req.timeout_ms = (int)timeout;
 
 	if (argc > 3 && strcmp(argv[3], "restart") == 0)
 		sa.sa_flags = SA_RESTART;
