@@ -102,6 +102,24 @@ void respond(const struct answer *ans)
 	CHECK(cb != NULL);
 	if (cb)
 		cb(&r, meta.cb_userdata);
+	if (!hold_writes)
+		settle();
+}
+
+bool hold_writes;
+
+void settle(void)
+{
+	if (ctx.written)
+		vault_flush(ctx.vault);
+}
+
+void use_writer(bool on)
+{
+	if (on && !ctx.written)
+		CHECK_INT(engine_ctx_init(&ctx), 0);
+	else if (!on)
+		engine_ctx_done(&ctx);
 }
 
 /* ---- the world ---- */
@@ -217,7 +235,9 @@ void give_token_issued(struct account *a, int64_t issued, int64_t lifetime)
 
 	CHECK_INT(secret_from_mem("IGAAstart", 9, &t), 0);
 	n.token = t;
-	CHECK_INT(account_store_token(a, &n), 0);
+	/* 1: written at once (no writer thread); 0: under way */
+	CHECK_INT(account_store_token(a, &n, NULL, NULL), ctx.written ? 0 : 1);
+	settle();
 	secret_free(t);
 }
 

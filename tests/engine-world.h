@@ -36,8 +36,14 @@ struct answer {
 	int error;		 /* transport error (-ETIMEDOUT ...) */
 	const char *buc;	 /* X-Business-Use-Case-Usage, or NULL */
 };
-/* Answers the request under way with ans. */
+/* Answers the request under way with ans; a new token's write is waited for,
+ * unless hold_writes. */
 void respond(const struct answer *ans);
+extern bool hold_writes;
+/* Waits for the vault's writes under way and runs what follows them. */
+void settle(void);
+/* The vault's writer thread (on), or none: writes made synchronously (off). */
+void use_writer(bool on);
 
 extern char dir[256];
 extern struct config *cfg;

@@ -9,6 +9,7 @@
 #include "basic/tokencache.h"
 #include "engine-world.h"
 #include "engine/account-record.h"
+#include "store/vault.h"
 #define TAP_COUNTERS
 #include "tap.h"
 
@@ -331,13 +332,121 @@ static void also_recovered(struct account *a, struct app *app)
 	CHECK(a->last_error == NULL);
 }
 
+/* ---- while a new token is on its way to the disk (the vault's writer thread) ---- */
+
+/* The token the account serves now, read past the token cache. */
+static bool serves(struct account *a, const char *token)
+{
+	struct token_view v = { 0 };
+	bool same;
+
+	account_uncache(a);
+	same = account_read_token(a, fake_now, &v) == 0 && v.len == strlen(token) &&
+	       memcmp(v.data, token, v.len) == 0;
+	token_view_clear(&v);
+	return same;
+}
+
+static bool vault_holds_new_token(struct account *a)
+{
+	_cleanup_(record_freep) struct vault_record *r = NULL;
+
+	return vault_load(ctx.vault, a->name, &r) == 0 && r->token &&
+	       strncmp(r->token->data, "IGAAnew", 7) == 0;
+}
+
+/* A refresh answered; its new token's write not yet reported. */
+static struct account *refresh_held(struct app **app)
+{
+	struct account *a;
+
+	fake_now = T0;
+	a = new_account("a", app);
+	give_token(a, 10 * 86400);
+	last_error = -1;
+	refreshed_events = 0;
+	hold_writes = true;
+	operation_refresh(a, done, NULL);
+	respond(&(struct answer){ .status = 200, .body = OK_TOKEN });
+	hold_writes = false;
+	CHECK(a->write != NULL);
+	return a;
+}
+
+/* Until the new token is durable the old one is served, even when the vault's
+ * file already holds the new one; then the new one, and the refresh ends. */
+static void test_old_token_served_until_durable(void)
+{
+	struct app *app;
+	struct account *a = refresh_held(&app);
+
+	for (int i = 0; i < 200 && !vault_holds_new_token(a); i++)
+		usleep(10 * 1000); /* the file changes before its write reports */
+	CHECK(vault_holds_new_token(a));
+	CHECK(serves(a, "IGAAstart"));
+	CHECK_INT(account_compute_state(a, fake_now), STATE_REFRESHING);
+	CHECK_INT(last_error, -1);
+	CHECK_INT(refreshed_events, 0);
+	settle();
+	CHECK(a->write == NULL);
+	CHECK_INT(last_error, 0);
+	CHECK_INT(refreshed_events, 1);
+	CHECK(!serves(a, "IGAAstart") && served(a));
+	CHECK_INT(account_compute_state(a, fake_now), STATE_FRESH);
+	free_account(a, app);
+}
+
+/* A revoke meanwhile wins: the token that lands is not taken, and the record
+ * written after it holds none. */
+static void test_wipe_while_written(void)
+{
+	struct app *app;
+	struct account *a = refresh_held(&app);
+	_cleanup_(record_freep) struct vault_record *r = NULL;
+
+	CHECK_INT(account_wipe_token(a, VERDICT_OK, "revoked"), 0);
+	operation_cancel_all(a, -ENOKEY, "the token was revoked");
+	CHECK_INT(last_error, -ENOKEY);
+	settle();
+	CHECK(!a->has_token && !served(a));
+	CHECK_INT(vault_load(ctx.vault, a->name, &r), 0);
+	CHECK(r->no_token && !r->token);
+	CHECK_INT(refreshed_events, 0);
+	free_account(a, app);
+}
+
+/* The account leaves (a reload) meanwhile: the token Meta issued still lands. */
+static void test_account_gone_while_written(void)
+{
+	struct app *app;
+	struct account *a = refresh_held(&app);
+	const struct account_config *ac = a->cfg;
+
+	free_account(a, app);
+	CHECK_INT(last_error, -ECANCELED);
+	settle();
+	CHECK_INT(app_new(&ctx, ac->app, &app), 0);
+	CHECK_INT(account_new(&ctx, ac, app, &a), 0);
+	CHECK(vault_holds_new_token(a));
+	account_free(a);
+	app_free(app);
+}
+
 int main(void)
 {
 	CHECK(sodium_init() >= 0);
 	setup();
-	for (size_t i = 0; i < ELEMENTSOF(rows); i++)
-		run(&rows[i]);
-	test_buc_other();
+	/* the table twice: tokens written at once, then by the vault's writer thread */
+	for (int writer = 0; writer <= 1; writer++) {
+		use_writer(writer);
+		for (size_t i = 0; i < ELEMENTSOF(rows); i++)
+			run(&rows[i]);
+		test_buc_other();
+	}
+	test_old_token_served_until_durable();
+	test_wipe_while_written();
+	test_account_gone_while_written();
+	use_writer(false);
 	fprintf(stderr, "%zu transitions\n", ELEMENTSOF(rows));
 	tokencache_free(ctx.tokens);
 	vault_close(ctx.vault);

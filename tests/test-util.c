@@ -236,8 +236,8 @@ static void test_secret(void)
 }
 
 /* Replacement through a spare: the contents change, no inode is made or
- * deleted after the first two writes, the old contents do not stay in the
- * spare, and a grouped write owes its directory fsync until the barrier. */
+ * deleted after the first two writes, and the old contents do not stay in the
+ * spare. */
 static void test_durable(void)
 {
 	char dir[] = "/tmp/igtokend-test-durable-XXXXXX";
@@ -248,9 +248,9 @@ static void test_durable(void)
 
 	CHECK(mkdtemp(dir) != NULL);
 	dfd = open(dir, O_DIRECTORY | O_RDONLY);
-	CHECK_INT(durable_replace(dfd, "r.token", "one", 3, 0600, 0), 0); /* first: a rename */
+	CHECK_INT(durable_replace(dfd, "r.token", "one", 3, 0600), 0); /* first: a rename */
 	CHECK_INT(fstatat(dfd, ".r.token.tmp", &spare, 0), -1);
-	CHECK_INT(durable_replace(dfd, "r.token", "two-two", 7, 0640, 0), 0);
+	CHECK_INT(durable_replace(dfd, "r.token", "two-two", 7, 0640), 0);
 	CHECK_INT(read_file_bounded(dfd, "r.token", 0, 100, &data, &n), 0);
 	CHECK(n == 7 && memcmp(data, "two-two", 7) == 0);
 	data = mfree(data);
@@ -258,11 +258,7 @@ static void test_durable(void)
 	CHECK_INT(live.st_mode & 07777, 0640);
 	CHECK_INT(fstatat(dfd, ".r.token.tmp", &spare, 0), 0);
 	CHECK_INT(spare.st_size, 0); /* "one" is not kept beside it */
-	CHECK(!durable_owed());
-	CHECK_INT(durable_replace(dfd, "r.token", "three", 5, 0600, DURABLE_GROUP), 0);
-	CHECK(durable_owed());
-	CHECK_INT(durable_barrier(), 0);
-	CHECK(!durable_owed());
+	CHECK_INT(durable_replace(dfd, "r.token", "three", 5, 0600), 0);
 	CHECK_INT(fstatat(dfd, "r.token", &live2, 0), 0);
 	CHECK_INT(fstatat(dfd, ".r.token.tmp", &spare2, 0), 0);
 	/* the two inodes took turns */
@@ -271,6 +267,80 @@ static void test_durable(void)
 	CHECK(n == 5 && memcmp(data, "three", 5) == 0);
 	(void)unlinkat(dfd, "r.token", 0);
 	(void)unlinkat(dfd, ".r.token.tmp", 0);
+	CHECK_INT(rmdir(dir), 0);
+}
+
+struct written {
+	unsigned n;
+	int error[16];
+};
+
+static void on_written(int error, void *userdata)
+{
+	struct written *w = userdata;
+	w->error[w->n++] = error;
+}
+
+static void submit(struct durable_writer *w, int dfd, const char *name, const char *text,
+		   struct written *log)
+{
+	CHECK_INT(durable_writer_submit(w, dfd, name, (unsigned char *)strdup(text), strlen(text),
+					0600, on_written, log),
+		  0);
+}
+
+static bool holds(int dfd, const char *name, const char *text)
+{
+	_cleanup_free_ char *data = NULL;
+	size_t n;
+
+	return read_file_bounded(dfd, name, 0, 100, &data, &n) == 0 && n == strlen(text) &&
+	       memcmp(data, text, n) == 0;
+}
+
+/* The writer thread: writes of one name land in order, each reports its own
+ * outcome, and only from dispatch; wait_name() returns once the name's writes
+ * landed; what is queued when the writer is freed still lands. */
+static void test_durable_writer(void)
+{
+	char dir[] = "/tmp/igtokend-test-writer-XXXXXX";
+	_cleanup_close_ int dfd = -1;
+	struct durable_writer *w = NULL;
+	struct written log = { 0 };
+	struct stat st;
+
+	CHECK(mkdtemp(dir) != NULL);
+	dfd = open(dir, O_DIRECTORY | O_RDONLY);
+	CHECK_INT(mkdirat(dfd, ".bad.token.tmp", 0700), 0); /* its spare cannot be written */
+	CHECK_INT(durable_writer_new(&w), 0);
+	submit(w, dfd, "a.token", "a1", &log);
+	submit(w, dfd, "a.token", "a2", &log);
+	submit(w, dfd, "bad.token", "never", &log);
+	submit(w, dfd, "b.token", "b1", &log);
+	submit(w, dfd, "a.token", "a3", &log);
+	durable_writer_wait_name(w, dfd, "a.token");
+	CHECK(holds(dfd, "a.token", "a3"));
+	CHECK_INT(log.n, 0); /* nothing reports outside dispatch */
+	durable_writer_flush(w);
+	CHECK_INT(log.n, 5);
+	CHECK_INT(log.error[0], 0);
+	CHECK_INT(log.error[1], 0);
+	CHECK_INT(log.error[2], -EISDIR);
+	CHECK_INT(log.error[3], 0);
+	CHECK_INT(log.error[4], 0);
+	CHECK(holds(dfd, "b.token", "b1"));
+	CHECK_INT(fstatat(dfd, "bad.token", &st, 0), -1);
+	CHECK_INT(fstatat(dfd, ".a.token.tmp", &st, 0), 0);
+	CHECK_INT(st.st_size, 0);
+	submit(w, dfd, "c.token", "c1", &log);
+	w = durable_writer_free(w);
+	CHECK(holds(dfd, "c.token", "c1"));
+	CHECK_INT(log.n, 5);
+	for (const char *const *f = (const char *const[]){ "a.token", ".a.token.tmp", "b.token",
+							   ".b.token.tmp", "c.token", NULL };
+	     *f; f++)
+		(void)unlinkat(dfd, *f, 0);
+	(void)unlinkat(dfd, ".bad.token.tmp", AT_REMOVEDIR);
 	CHECK_INT(rmdir(dir), 0);
 }
 
@@ -285,5 +355,6 @@ int main(void)
 	test_files();
 	test_secret();
 	test_durable();
+	test_durable_writer();
 	return tap_done("test-util");
 }

@@ -3,106 +3,362 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 
 #include "basic/fileio.h"
-#include "basic/log.h"
 #include "basic/testseam.h"
 #include "basic/util.h"
 
-/* The daemon writes to one directory (the vault): a handful is plenty. */
-#define OWED_MAX 4
+#define GROUP_MAX    256	  /* writes in one group */
+#define WRITER_STACK (256 * 1024) /* the thread's needs are small */
 
-static int owed[OWED_MAX];
-static unsigned n_owed;
+struct job {
+	int dirfd;
+	char name[NAME_MAX + 1];
+	char spare[NAME_MAX + 1];
+	unsigned char *data;
+	size_t size;
+	mode_t mode;
+	int fd;
+	int error;
+	durable_done_t done;
+	void *userdata;
+	struct job *next;
+};
 
-static int sync_dir(int dirfd)
+struct durable_writer {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;   /* the thread: something is queued, or stop */
+	pthread_cond_t landed; /* waiters: a group is finished */
+	pthread_t thread;
+	bool started, stopping;
+	struct job *queue, **queue_tail; /* not begun */
+	struct job *busy;		 /* the group under way */
+	struct job *done, **done_tail;	 /* finished, waiting for dispatch */
+	int efd;
+};
+
+/* ---- one group of writes ---- */
+
+static int job_init(struct job *j, int dirfd, const char *name, const void *data, size_t size,
+		    mode_t mode)
 {
-	return testseam_fsync(dirfd) < 0 ? negative_errno() : 0;
-}
+	int r = snprintf(j->spare, sizeof(j->spare), ".%s.tmp", name);
 
-static int owe(int dirfd)
-{
-	for (unsigned i = 0; i < n_owed; i++)
-		if (owed[i] == dirfd)
-			return 0;
-	if (n_owed == OWED_MAX)
-		return sync_dir(dirfd);
-	owed[n_owed++] = dirfd;
+	if (r < 0 || (size_t)r >= sizeof(j->spare) || strlen(name) >= sizeof(j->name))
+		return -ENAMETOOLONG;
+	memcpy(j->name, name, strlen(name) + 1);
+	j->dirfd = dirfd;
+	j->data = (unsigned char *)(uintptr_t)data;
+	j->size = size;
+	j->mode = mode;
+	j->fd = -1;
+	j->error = 0;
 	return 0;
 }
 
-bool durable_owed(void)
+/* The spare, overwritten; its descriptor stays open for the sync. */
+static void job_write(struct job *j)
 {
-	return n_owed > 0;
+	/* 0600 until the mode is right: nobody else sees the data early */
+	j->fd = openat(j->dirfd, j->spare, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+		       0600);
+	if (j->fd < 0) {
+		j->error = negative_errno();
+		return;
+	}
+	if (fchmod(j->fd, j->mode) < 0)
+		j->error = negative_errno();
+	else
+		j->error = write_all(j->fd, j->data, j->size);
 }
 
-int durable_barrier(void)
+static void job_sync(struct job *j)
 {
-	int r = 0;
-
-	for (unsigned i = 0; i < n_owed; i++) {
-		int k = sync_dir(owed[i]);
-		if (k < 0) {
-			log_error_errno(k, "cannot make the vault's last writes durable (fsync of "
-					   "its directory: %m)");
-			if (r == 0)
-				r = k;
-		}
-	}
-	n_owed = 0;
-	return r;
+	if (j->fd < 0)
+		return;
+	if (j->error == 0 && testseam_fsync(j->fd) < 0)
+		j->error = negative_errno();
+	if (close(j->fd) < 0 && j->error == 0)
+		j->error = negative_errno();
+	j->fd = -1;
 }
 
 /* The plain way: the spare renamed to NAME (its first write, or a file system
  * without RENAME_EXCHANGE). */
-static int exchange_or_rename(int dirfd, const char *spare, const char *name, bool *ret_exchanged)
+static int exchange_or_rename(struct job *j, bool *ret_exchanged)
 {
 	*ret_exchanged = false;
-	if (renameat2(dirfd, spare, dirfd, name, RENAME_EXCHANGE) == 0) {
+	if (renameat2(j->dirfd, j->spare, j->dirfd, j->name, RENAME_EXCHANGE) == 0) {
 		*ret_exchanged = true;
 		return 0;
 	}
 	if (errno != ENOENT && errno != EINVAL && errno != ENOSYS)
 		return negative_errno();
-	return renameat(dirfd, spare, dirfd, name) < 0 ? negative_errno() : 0;
+	return renameat(j->dirfd, j->spare, j->dirfd, j->name) < 0 ? negative_errno() : 0;
 }
 
-int durable_replace(int dirfd, const char *name, const void *data, size_t size, mode_t mode,
-		    unsigned flags)
+static void job_swap(struct job *j)
 {
-	char spare[NAME_MAX + 1];
 	bool exchanged = false;
-	int fd, r;
+	int fd;
 
-	r = snprintf(spare, sizeof(spare), ".%s.tmp", name);
-	if (r < 0 || (size_t)r >= sizeof(spare))
-		return -ENAMETOOLONG;
-	/* 0600 until the mode is right: nobody else sees the data early */
-	fd = openat(dirfd, spare, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return negative_errno();
-	r = fchmod(fd, mode) < 0 ? negative_errno() : 0;
-	if (r == 0)
-		r = write_all(fd, data, size);
-	if (r == 0 && testseam_fsync(fd) < 0)
-		r = negative_errno();
-	if (close(fd) < 0 && r == 0)
-		r = negative_errno();
-	if (r == 0)
-		r = exchange_or_rename(dirfd, spare, name, &exchanged);
-	if (r < 0) {
-		(void)unlinkat(dirfd, spare, 0);
-		return r;
+	if (j->error == 0)
+		j->error = exchange_or_rename(j, &exchanged);
+	if (j->error < 0) {
+		(void)unlinkat(j->dirfd, j->spare, 0);
+		return;
 	}
 	/* the spare now holds what NAME held (a revoked token, say): emptied */
 	if (exchanged) {
-		fd = openat(dirfd, spare, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
+		fd = openat(j->dirfd, j->spare, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
 		if (fd < 0)
-			(void)unlinkat(dirfd, spare, 0);
+			(void)unlinkat(j->dirfd, j->spare, 0);
 		else
 			close(fd);
 	}
-	return (flags & DURABLE_GROUP) ? owe(dirfd) : sync_dir(dirfd);
+}
+
+/* Every spare written, then synced (their write-back started together, so the
+ * journal commits are shared), exchanged, and each directory synced once: a
+ * failure there fails every write of that directory. */
+static void run_group(struct job *group)
+{
+	for (struct job *j = group; j; j = j->next)
+		job_write(j);
+	for (struct job *j = group; j; j = j->next)
+		if (j->error == 0)
+			(void)sync_file_range(j->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	for (struct job *j = group; j; j = j->next)
+		job_sync(j);
+	for (struct job *j = group; j; j = j->next)
+		job_swap(j);
+	for (struct job *j = group; j; j = j->next) {
+		bool synced = false;
+		int k;
+
+		for (struct job *i = group; i != j && !synced; i = i->next)
+			synced = i->dirfd == j->dirfd;
+		if (synced)
+			continue;
+		k = testseam_fsync(j->dirfd) < 0 ? negative_errno() : 0;
+		for (struct job *i = j; i && k < 0; i = i->next)
+			if (i->dirfd == j->dirfd && i->error == 0)
+				i->error = k;
+	}
+}
+
+int durable_replace(int dirfd, const char *name, const void *data, size_t size, mode_t mode)
+{
+	struct job j = { 0 };
+	int r = job_init(&j, dirfd, name, data, size, mode);
+
+	if (r < 0)
+		return r;
+	run_group(&j);
+	return j.error;
+}
+
+/* ---- the writer thread ---- */
+
+static bool same_file(const struct job *a, const struct job *b)
+{
+	return a->dirfd == b->dirfd && streq(a->name, b->name);
+}
+
+static bool listed(const struct job *list, const struct job *j)
+{
+	for (; list; list = list->next)
+		if (same_file(list, j))
+			return true;
+	return false;
+}
+
+/* The queue's head, up to GROUP_MAX writes and never two of one file. Locked. */
+static struct job *take_group(struct durable_writer *w)
+{
+	struct job *group = NULL, **tail = &group;
+	unsigned n = 0;
+
+	while (w->queue && n < GROUP_MAX && !listed(group, w->queue)) {
+		struct job *j = w->queue;
+		w->queue = j->next;
+		j->next = NULL;
+		*tail = j;
+		tail = &j->next;
+		n++;
+	}
+	if (!w->queue)
+		w->queue_tail = &w->queue;
+	return group;
+}
+
+static void *writer_main(void *userdata)
+{
+	struct durable_writer *w = userdata;
+
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		struct job *last;
+
+		while (!w->queue && !w->stopping)
+			pthread_cond_wait(&w->wake, &w->lock);
+		if (!w->queue)
+			break;
+		w->busy = take_group(w);
+		pthread_mutex_unlock(&w->lock);
+		run_group(w->busy);
+		pthread_mutex_lock(&w->lock);
+		*w->done_tail = w->busy;
+		for (last = w->busy; last->next; last = last->next)
+			;
+		w->done_tail = &last->next;
+		w->busy = NULL;
+		pthread_cond_broadcast(&w->landed);
+		(void)eventfd_write(w->efd, 1);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+static int writer_start(struct durable_writer *w)
+{
+	pthread_attr_t attr;
+	sigset_t all, old;
+	int r;
+
+	/* no signal is ever delivered to the writer: the event loop takes them */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = -pthread_attr_init(&attr);
+	if (r == 0) {
+		(void)pthread_attr_setstacksize(&attr, WRITER_STACK);
+		r = -pthread_create(&w->thread, &attr, writer_main, w);
+		pthread_attr_destroy(&attr);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r == 0)
+		w->started = true;
+	return r;
+}
+
+int durable_writer_new(struct durable_writer **ret)
+{
+	struct durable_writer *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return -ENOMEM;
+	w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->efd < 0) {
+		int r = negative_errno();
+		free(w);
+		return r;
+	}
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->wake, NULL);
+	pthread_cond_init(&w->landed, NULL);
+	w->queue_tail = &w->queue;
+	w->done_tail = &w->done;
+	*ret = w;
+	return 0;
+}
+
+static void free_jobs(struct job *j)
+{
+	while (j) {
+		struct job *next = j->next;
+		free(j->data);
+		free(j);
+		j = next;
+	}
+}
+
+struct durable_writer *durable_writer_free(struct durable_writer *w)
+{
+	if (!w)
+		return NULL;
+	if (w->started) {
+		pthread_mutex_lock(&w->lock);
+		w->stopping = true;
+		pthread_cond_signal(&w->wake);
+		pthread_mutex_unlock(&w->lock);
+		pthread_join(w->thread, NULL);
+	}
+	free_jobs(w->done);
+	close(w->efd);
+	pthread_cond_destroy(&w->landed);
+	pthread_cond_destroy(&w->wake);
+	pthread_mutex_destroy(&w->lock);
+	free(w);
+	return NULL;
+}
+
+int durable_writer_fd(const struct durable_writer *w)
+{
+	return w->efd;
+}
+
+int durable_writer_submit(struct durable_writer *w, int dirfd, const char *name,
+			  unsigned char *data, size_t size, mode_t mode, durable_done_t done,
+			  void *userdata)
+{
+	struct job *j = calloc(1, sizeof(*j));
+	int r = j ? job_init(j, dirfd, name, data, size, mode) : -ENOMEM;
+
+	if (r == 0 && !w->started)
+		r = writer_start(w);
+	if (r < 0) {
+		free(j);
+		free(data);
+		return r;
+	}
+	j->done = done;
+	j->userdata = userdata;
+	pthread_mutex_lock(&w->lock);
+	*w->queue_tail = j;
+	w->queue_tail = &j->next;
+	pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&w->lock);
+	return 0;
+}
+
+void durable_writer_dispatch(struct durable_writer *w)
+{
+	struct job *done;
+	eventfd_t n;
+
+	(void)eventfd_read(w->efd, &n);
+	pthread_mutex_lock(&w->lock);
+	done = TAKE_PTR(w->done);
+	w->done_tail = &w->done;
+	pthread_mutex_unlock(&w->lock);
+	for (struct job *j = done; j; j = j->next)
+		j->done(j->error, j->userdata);
+	free_jobs(done);
+}
+
+void durable_writer_wait_name(struct durable_writer *w, int dirfd, const char *name)
+{
+	struct job probe = { .dirfd = dirfd };
+
+	if (!w->started || strlen(name) >= sizeof(probe.name))
+		return;
+	memcpy(probe.name, name, strlen(name) + 1);
+	pthread_mutex_lock(&w->lock);
+	while (listed(w->queue, &probe) || listed(w->busy, &probe))
+		pthread_cond_wait(&w->landed, &w->lock);
+	pthread_mutex_unlock(&w->lock);
+}
+
+void durable_writer_flush(struct durable_writer *w)
+{
+	pthread_mutex_lock(&w->lock);
+	while (w->queue || w->busy)
+		pthread_cond_wait(&w->landed, &w->lock);
+	pthread_mutex_unlock(&w->lock);
+	durable_writer_dispatch(w);
 }

@@ -52,7 +52,8 @@ static void note_granted(struct account *a, const char *granted)
 		a->missing_scopes = TAKE_PTR(missing);
 }
 
-static void apply_record(struct account *a, const struct vault_record *r)
+/* What a new token brings with it (and a wiped one takes away). */
+static void apply_token(struct account *a, const struct vault_record *r)
 {
 	a->has_token = !r->no_token;
 	a->issued_at = r->issued_at;
@@ -68,6 +69,12 @@ static void apply_record(struct account *a, const struct vault_record *r)
 	(void)record_set_string(&a->user_id, r->user_id);
 	(void)record_set_string(&a->username, r->username);
 	(void)record_set_string(&a->last_error, r->last_error);
+	note_granted(a, a->has_token ? r->scopes : NULL);
+}
+
+static void apply_record(struct account *a, const struct vault_record *r)
+{
+	apply_token(a, r);
 	if (a->rl || r->paused_until || r->pause_level || r->throttle_count) {
 		struct rl_state *s = account_rl_take(a);
 		if (s) {
@@ -77,7 +84,6 @@ static void apply_record(struct account *a, const struct vault_record *r)
 			s->probe = r->paused_until > 0;
 		}
 	}
-	note_granted(a, a->has_token ? r->scopes : NULL);
 }
 
 /* The record as the account stands, holding `token` and `scopes` (not copied). */
@@ -115,8 +121,15 @@ static void persist_metadata(struct account *a, const char *new_scopes)
 {
 	_cleanup_(record_freep) struct vault_record *cur = NULL;
 	struct vault_record r;
-	int k = vault_load(a->ctx->vault, a->name, &cur);
+	int k;
 
+	if (a->write) {
+		/* the record on disk is about to change: this follows it */
+		a->write->persist_after = true;
+		(void)record_set_string(&a->write->scopes, new_scopes);
+		return;
+	}
+	k = vault_load(a->ctx->vault, a->name, &cur);
 	if (k >= 0) {
 		fill_record(a, &r, cur->token, new_scopes ?: cur->scopes);
 		k = vault_store(a->ctx->vault, a->name, &r);
@@ -223,21 +236,80 @@ char *account_scopes_for(struct account *a, const char *granted)
 	return joined;
 }
 
-int account_store_token(struct account *a, const struct new_token *n)
+static void token_write_free(struct token_write *w)
+{
+	secret_free(w->old);
+	record_free(w->rec);
+	free(w->scopes);
+	free(w);
+}
+
+/* From now on the new token, durable, is the one served. */
+static void took_token(struct account *a, const struct vault_record *r)
+{
+	char fp[SECRET_FP_LEN], d[32];
+
+	account_uncache(a);
+	apply_token(a, r);
+	a->check_retry_at = 0;
+	a->check_failures = 0;
+	secret_fingerprint(r->token, fp);
+	if (a->expires_at)
+		format_duration(a->expires_at - a->ctx->now(), d, sizeof(d));
+	log_account(LOG_INFO, a->name, a->app->name, NULL, "new token fp=%s sealed; expires %s%s%s",
+		    fp, a->expires_at ? "in " : "never", a->expires_at ? d : "",
+		    r->expiry_assumed ? " (assumed until Meta says)" : "");
+}
+
+static void token_written(int error, void *userdata)
+{
+	struct token_write *w = userdata;
+	struct account *a = w->account;
+	token_stored_t done = w->done;
+	void *done_userdata = w->userdata;
+
+	if (a) {
+		a->write = NULL;
+		if (w->superseded)
+			error = -ECANCELED;
+		else if (error == 0)
+			took_token(a, w->rec);
+		if (w->persist_after)
+			persist_metadata(a, w->scopes);
+	}
+	token_write_free(w);
+	if (a && done)
+		done(a, error, done_userdata);
+}
+
+/* The token served until the new one is durable. */
+static struct secret *served_token(struct account *a, struct secret **served)
+{
+	_cleanup_(record_freep) struct vault_record *cur = NULL;
+
+	if (*served || !a->has_token)
+		return TAKE_PTR(*served);
+	if (vault_load(a->ctx->vault, a->name, &cur) < 0)
+		return NULL;
+	return TAKE_PTR(cur->token);
+}
+
+int account_store_token(struct account *a, struct new_token *n, token_stored_t done, void *userdata)
 {
 	_cleanup_free_ char *scopes = account_scopes_for(a, n->scopes);
+	_cleanup_secret_ struct secret *plain = NULL;
+	struct token_write *w;
 	struct vault_record r;
-	char fp[SECRET_FP_LEN], d[32];
-	int64_t now = a->ctx->now();
 	int k;
 
+	assert(!a->write); /* one operation at a time */
 	fill_record(a, &r, n->token, scopes);
 	r.issued_at = n->issued_at;
 	r.expires_at = n->expires_at;
 	r.data_access_expires_at = n->data_access_expires_at;
 	r.last_validated = n->last_validated;
 	if (n->refreshed)
-		r.last_refresh = now;
+		r.last_refresh = a->ctx->now();
 	r.failures = 0;
 	r.next_attempt = 0;
 	r.verdict = VERDICT_OK;
@@ -248,22 +320,38 @@ int account_store_token(struct account *a, const struct new_token *n)
 		r.user_id = (char *)(uintptr_t)n->user_id;
 	if (n->username)
 		r.username = (char *)(uintptr_t)n->username;
-	/* group commit: the directory's fsync is paid before anything is served */
-	k = vault_store_grouped(a->ctx->vault, a->name, &r);
-	if (k < 0)
+	if (!a->ctx->written) {
+		/* no event loop (tests): written here */
+		k = vault_store(a->ctx->vault, a->name, &r);
+		if (k < 0)
+			return k;
+		took_token(a, &r);
+		return 1;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	k = record_encode(&r, &plain);
+	if (k >= 0)
+		k = record_decode(plain->data, plain->len, &w->rec);
+	if (k >= 0)
+		k = vault_store_async(a->ctx->vault, a->name, plain, token_written, w);
+	if (k < 0) {
+		token_write_free(w);
 		return k;
-	engine_durable_soon(a->ctx);
-	account_uncache(a); /* from now on the new token, sealed, is the one served */
-	apply_record(a, &r);
-	a->check_retry_at = 0;
-	a->check_failures = 0;
-	secret_fingerprint(n->token, fp);
-	if (a->expires_at)
-		format_duration(a->expires_at - now, d, sizeof(d));
-	log_account(LOG_INFO, a->name, a->app->name, NULL, "new token fp=%s sealed; expires %s%s%s",
-		    fp, a->expires_at ? "in " : "never", a->expires_at ? d : "",
-		    n->assumed ? " (assumed until Meta says)" : "");
+	}
+	w->account = a;
+	w->old = served_token(a, &n->served);
+	w->done = done;
+	w->userdata = userdata;
+	a->write = w;
 	return 0;
+}
+
+void account_store_forget(struct account *a)
+{
+	if (a->write)
+		a->write->done = NULL;
 }
 
 void account_set_verdict(struct account *a, enum verdict v, const char *why)
@@ -296,6 +384,8 @@ int account_wipe_token(struct account *a, enum verdict v, const char *why)
 	/* what is known about the account stays; the token does not. The record
 	 * first: a token still sealed must not come back at the next start unseen. */
 	fill_record(a, &r, NULL, NULL);
+	if (a->write)
+		a->write->superseded = true; /* and vault_store() comes after it */
 	r.verdict = (uint8_t)v;
 	r.failures = 0;
 	r.next_attempt = 0;

@@ -16,6 +16,7 @@ void account_reconfigure(struct account *a, const struct account_config *cfg);
 
 struct new_token {
 	const struct secret *token;
+	struct secret *served;	       /* the token served now, if at hand (taken), or NULL */
 	int64_t issued_at, expires_at; /* expires_at 0: never */
 	int64_t data_access_expires_at, last_validated;
 	bool refreshed, assumed;
@@ -23,8 +24,16 @@ struct new_token {
 	uint8_t token_type;
 };
 
-/* Seals a new token, then (only then) makes it the one served. */
-int account_store_token(struct account *a, const struct new_token *n);
+/* Seals a new token, has the vault's writer thread write it, and only once it
+ * is durable makes it the one served (the old one is served meanwhile), then
+ * done(a, 0 or a negative errno, userdata) runs from the event loop; -ECANCELED:
+ * the token was wiped meanwhile. 0: under way. 1: written and served already,
+ * done does not run (no event loop: tests). Negative: failed, nothing changed. */
+int account_store_token(struct account *a, struct new_token *n, token_stored_t done,
+			void *userdata);
+/* The write under way reports to nobody (its operation is gone); the account
+ * still takes the token when it lands. */
+void account_store_forget(struct account *a);
 /* Meta's verdict on the token in hand (EXPIRED, REAUTH, REAUTH_RECOVERABLE, NOT_EXTENDED). */
 void account_set_verdict(struct account *a, enum verdict v, const char *why);
 /* The token is wiped (memory, vault record; the sink follows the state): after

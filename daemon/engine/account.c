@@ -71,6 +71,8 @@ struct account *account_free(struct account *a)
 	if (!a)
 		return NULL;
 	assert(!a->ops);
+	if (a->write)
+		a->write->account = NULL; /* it lands all the same */
 	account_uncache(a);
 	free(a->rl);
 	free(a->user_id);
@@ -238,7 +240,13 @@ int account_read_token(struct account *a, int64_t now, struct token_view *ret)
 	if (k < 0)
 		return k;
 	*ret = (struct token_view){ 0 };
-	if (!tokencache_get(cache, a, &a->cache_slot, &ret->data, &ret->len)) {
+	if (a->write && !tokencache_get(cache, a, &a->cache_slot, &ret->data, &ret->len)) {
+		/* the vault's file may hold the new token before it is durable */
+		if (!a->write->old)
+			return -EIO;
+		ret->data = a->write->old->data;
+		ret->len = a->write->old->len;
+	} else if (!tokencache_get(cache, a, &a->cache_slot, &ret->data, &ret->len)) {
 		k = vault_load(a->ctx->vault, a->name, &r);
 		if (k < 0)
 			return -EIO;

@@ -42,6 +42,23 @@ enum account_activity {
 };
 
 struct op; /* engine/operation.c */
+struct account;
+struct vault_record;
+
+typedef void (*token_stored_t)(struct account *a, int error, void *userdata);
+
+/* A new token on its way to the disk (engine/account-record.c): it is served
+ * once it is durable; until then, the old one is. */
+struct token_write {
+	struct account *account;  /* NULL: the account is gone (the write still lands) */
+	struct secret *old;	  /* the token served meanwhile, or NULL */
+	struct vault_record *rec; /* what is written */
+	char *scopes;		  /* persist_after: the granted scopes to note, or NULL */
+	token_stored_t done;	  /* NULL: nobody waits any more */
+	void *userdata;
+	bool superseded;    /* the token was wiped meanwhile: it is not taken */
+	bool persist_after; /* the account's state changed meanwhile: stored after it */
+};
 
 struct account {
 	const struct engine_ctx *ctx;
@@ -82,6 +99,7 @@ struct account {
 	bool keep;				   /* reload bookkeeping */
 	int32_t cache_slot;			   /* in the token cache, or -1 */
 	struct enroll_pending *enroll;		   /* an enrolment under way, or NULL */
+	struct token_write *write;		   /* a new token on its way to the disk */
 };
 
 int account_new(const struct engine_ctx *ctx, const struct account_config *cfg, struct app *app,

@@ -3,8 +3,10 @@
 
 #include <sodium.h>
 
-#include "basic/durable.h"
+#include <sys/epoll.h>
+
 #include "basic/util.h"
+#include "store/vault.h"
 
 int64_t engine_clock_now(void)
 {
@@ -21,12 +23,12 @@ double engine_random(void)
 	return (double)randombytes_uniform(1u << 30) / (double)(1u << 30);
 }
 
-static int on_durable_timer(sd_event_source *s, uint64_t usec, void *userdata)
+static int on_written(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	(void)s;
-	(void)usec;
-	(void)userdata;
-	(void)durable_barrier();
+	(void)fd;
+	(void)revents;
+	vault_dispatch(userdata);
 	return 0;
 }
 
@@ -36,31 +38,18 @@ int engine_ctx_init(struct engine_ctx *ctx)
 
 	if (!ctx->event)
 		return 0;
-	r = sd_event_add_time_relative(ctx->event, &ctx->durable_timer, CLOCK_MONOTONIC,
-				       DURABLE_GROUP_USEC, 1000, on_durable_timer, NULL);
+	r = sd_event_add_io(ctx->event, &ctx->written, vault_writer_fd(ctx->vault), EPOLLIN,
+			    on_written, ctx->vault);
 	if (r < 0)
 		return r;
-	(void)sd_event_source_set_description(ctx->durable_timer, "vault-group-commit");
-	return sd_event_source_set_enabled(ctx->durable_timer, SD_EVENT_OFF);
-}
-
-void engine_durable_soon(const struct engine_ctx *ctx)
-{
-	sd_event_source *t = ctx->durable_timer;
-
-	if (!t) {
-		(void)durable_barrier();
-		return;
-	}
-	if (sd_event_source_get_enabled(t, NULL) > 0)
-		return; /* armed by an earlier write: the window counts from it */
-	if (sd_event_source_set_time_relative(t, DURABLE_GROUP_USEC) < 0 ||
-	    sd_event_source_set_enabled(t, SD_EVENT_ONESHOT) < 0)
-		(void)durable_barrier(); /* no timer: now */
+	(void)sd_event_source_set_description(ctx->written, "vault-writer");
+	return 0;
 }
 
 void engine_ctx_done(struct engine_ctx *ctx)
 {
-	ctx->durable_timer = sd_event_source_disable_unref(ctx->durable_timer);
-	(void)durable_barrier();
+	if (!ctx->written)
+		return;
+	ctx->written = sd_event_source_disable_unref(ctx->written);
+	vault_flush(ctx->vault);
 }

@@ -32,7 +32,7 @@ struct engine_ctx {
 	double (*random)(void);	   /* uniform in [0, 1) */
 	const struct engine_events *events;
 	void *events_userdata;
-	sd_event_source *durable_timer; /* pays grouped writes' directory fsyncs */
+	sd_event_source *written; /* the vault's writer thread finished writes */
 };
 
 /* The real clock and randomness (now_realtime_sec, libsodium). */
@@ -40,11 +40,8 @@ int64_t engine_clock_now(void);
 int64_t engine_clock_now_ceil(void);
 double engine_random(void);
 
-/* A grouped vault write was made (vault_store_grouped): its directory fsync is
- * paid within DURABLE_GROUP_USEC, or before, by whatever lets data out first
- * (basic/durable.h). Without an event loop, at once. */
-void engine_durable_soon(const struct engine_ctx *ctx);
-/* The group commit's timer, once ctx->event is set; engine_ctx_done() pays
- * what is owed and frees it. */
+/* Hooks the vault's writer thread (vault_store_async) to ctx->event;
+ * engine_ctx_done() waits for the writes under way and dispatches them. Without
+ * an event loop, neither does anything (the vault is written synchronously). */
 int engine_ctx_init(struct engine_ctx *ctx);
 void engine_ctx_done(struct engine_ctx *ctx);

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <sys/wait.h>
 
-#include "basic/durable.h"
 #include "basic/log.h"
 #include "basic/util.h"
 
@@ -198,8 +197,6 @@ static int spawn(struct job *j)
 	sigset_t none, all;
 	int pipefd[2], r;
 
-	/* a hook may read the token: the vault's grouped writes are durable first */
-	(void)durable_barrier();
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
 		return negative_errno();
 	posix_spawn_file_actions_init(&fa);

@@ -21,6 +21,7 @@ struct op {
 	struct op_state st;
 	bool started;
 	struct http_request *req; /* under way */
+	bool storing;		  /* its new token is being written (account_store_token) */
 	struct waiter *waiters;
 	struct op *next;
 };
@@ -39,6 +40,8 @@ static void op_free(struct op *op)
 	struct app *app = op->account->app;
 
 	free_waiters(op->waiters);
+	if (op->storing)
+		account_store_forget(op->account);
 	app_dequeue(app, &op->slot);
 	if (op->req)
 		app_cancel(app, TAKE_PTR(op->req));
@@ -200,7 +203,6 @@ static void on_answer(const struct http_response *r, void *userdata)
 	graph_scrub(v.why, op->st.token);
 	graph_scrub(v.why, op->st.code);
 	graph_scrub(v.why, op->st.current);
-	op->st.current = secret_free(op->st.current);
 	if (v.verdict != VERDICT_OK)
 		log_account(LOG_DEBUG, a->name, a->app->name, NULL, "answer: %s (%s)",
 			    verdict_name(v.verdict), v.why);
@@ -214,11 +216,28 @@ static void on_answer(const struct http_response *r, void *userdata)
 		account_persist(a); /* a restart keeps the account's pause */
 	account_rl_settle(a, a->ctx->now());
 	steps_answer(a, &op->st, r, &v, &res);
+	op->st.current = secret_free(op->st.current); /* unless a new token's write took it */
+	if (res.pending) {
+		op->storing = true; /* on_stored() goes on */
+		a->activity = steps_own_token(&op->st) ? ACTIVITY_REFRESHING : ACTIVITY_ACQUIRING;
+		return;
+	}
 	if (!res.done) {
 		op->st.step = res.next;
 		wait_turn(a, op);
 		return;
 	}
+	finish(a, res.error, res.message[0] ? res.message : NULL);
+}
+
+/* The new token's write reported. */
+static void on_stored(struct account *a, int error, void *userdata)
+{
+	struct op *op = userdata;
+	struct step_result res;
+
+	op->storing = false;
+	steps_stored(a, &op->st, error, &res);
 	finish(a, res.error, res.message[0] ? res.message : NULL);
 }
 
@@ -282,6 +301,8 @@ static struct op *new_op(struct account *a, enum op_kind kind, op_done_t done, v
 	op->slot.scheduled = !done;
 	op->account = a;
 	op->st.kind = kind;
+	op->st.stored = on_stored;
+	op->st.stored_userdata = op;
 	return op;
 }
 

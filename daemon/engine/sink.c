@@ -7,7 +7,6 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 
-#include "basic/durable.h"
 #include "basic/fileio.h"
 #include "basic/util.h"
 
@@ -75,8 +74,6 @@ int sink_write(const struct sink_config *s, const char *token, size_t len)
 	struct stat st;
 	int r;
 
-	/* the token leaves the vault: its grouped write is durable first */
-	(void)durable_barrier();
 	r = open_parent(s->path, true, &dfd, &name);
 	if (r < 0)
 		return r;

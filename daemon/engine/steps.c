@@ -120,12 +120,55 @@ static void next(struct step_result *ret, enum op_step step)
 	ret->next = step;
 }
 
-static void failed_to_seal(struct step_result *ret, int k)
+static void pending(struct step_result *ret)
+{
+	ret->done = false;
+	ret->pending = true;
+}
+
+static void seal_failure(int k, char *why, size_t len)
+{
+	errno = -k;
+	snprintf(why, len, "cannot seal the new token in the vault: %m");
+}
+
+/* How a refresh ends once its new token's write reported (k < 0: failed). */
+static void refresh_stored(struct account *a, int k, struct step_result *ret)
 {
 	char why[128];
-	errno = -k;
-	snprintf(why, sizeof(why), "cannot seal the new token in the vault: %m");
-	done(ret, -EIO, why);
+
+	if (k < 0) {
+		seal_failure(k, why, sizeof(why));
+		account_note_failure(a, why);
+		return done(ret, -EREMOTEIO, a->last_error);
+	}
+	a->refresh_ok++;
+	account_refreshed(a);
+	done(ret, 0, NULL);
+}
+
+/* How an import or enrolment ends once its token's write reported. */
+static void candidate_stored(struct account *a, int k, struct step_result *ret)
+{
+	char why[128];
+
+	if (k < 0) {
+		seal_failure(k, why, sizeof(why));
+		return done(ret, -EIO, why);
+	}
+	account_refreshed(a);
+	done(ret, 0, NULL);
+}
+
+void steps_stored(struct account *a, const struct op_state *s, int error, struct step_result *ret)
+{
+	*ret = (struct step_result){ 0 };
+	if (error == -ECANCELED)
+		return done(ret, -ECANCELED, "the token was wiped while the new one was stored");
+	if (steps_own_token(s))
+		refresh_stored(a, error, ret);
+	else
+		candidate_stored(a, error, ret);
 }
 
 static uint8_t token_type_of(const char *type)
@@ -218,7 +261,7 @@ static void not_extended(struct account *a, struct step_result *ret)
 	done(ret, 0, NULL);
 }
 
-static void refreshed(struct account *a, const struct op_state *s, const struct http_response *r,
+static void refreshed(struct account *a, struct op_state *s, const struct http_response *r,
 		      struct step_result *ret)
 {
 	struct graph_token t = { 0 };
@@ -240,23 +283,16 @@ static void refreshed(struct account *a, const struct op_state *s, const struct 
 		graph_token_clear(&t);
 		return not_extended(a, ret);
 	}
-	k = account_store_token(a, &n);
+	n.served = TAKE_PTR(s->current); /* served until the new one is durable */
+	k = account_store_token(a, &n, s->stored, s->stored_userdata);
 	graph_token_clear(&t);
-	if (k < 0) {
-		char why[128];
-		errno = -k;
-		snprintf(why, sizeof(why), "cannot seal the new token in the vault: %m");
-		account_note_failure(a, why);
-		return done(ret, -EREMOTEIO, a->last_error);
-	}
-	a->refresh_ok++;
-	account_refreshed(a);
-	done(ret, 0, NULL);
+	if (k == 0)
+		return pending(ret);
+	refresh_stored(a, k, ret);
 }
 
-static void own_token_answer(struct account *a, const struct op_state *s,
-			     const struct http_response *r, const struct graph_verdict *v,
-			     struct step_result *ret)
+static void own_token_answer(struct account *a, struct op_state *s, const struct http_response *r,
+			     const struct graph_verdict *v, struct step_result *ret)
 {
 	bool check = steps_is_check(s);
 
@@ -321,11 +357,10 @@ static void store_candidate(struct account *a, struct op_state *s, struct new_to
 	n->data_access_expires_at = s->data_access_expires_at;
 	/* what Meta has not inspected yet is checked right after (it shows in no state) */
 	n->last_validated = s->validated ? a->ctx->now() : 0;
-	k = account_store_token(a, n);
-	if (k < 0)
-		return failed_to_seal(ret, k);
-	account_refreshed(a);
-	done(ret, 0, NULL);
+	k = account_store_token(a, n, s->stored, s->stored_userdata);
+	if (k == 0)
+		return pending(ret);
+	candidate_stored(a, k, ret);
 }
 
 /* The candidate's real expiry is unknown: the documented lifetime, until its first refresh says. */

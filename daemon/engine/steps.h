@@ -47,6 +47,9 @@ struct op_state {
 	int64_t data_access_expires_at; /* 0 unknown */
 	uint8_t token_type;
 	bool validated; /* Meta inspected it (debug_token, /me): no check needed right after */
+	/* where a new token's write reports once durable (account_store_token) */
+	token_stored_t stored;
+	void *stored_userdata;
 };
 
 void op_state_clear(struct op_state *s);
@@ -63,7 +66,8 @@ int steps_request(struct account *a, struct op_state *s, struct secret **ret_url
 		  struct secret **ret_form);
 
 struct step_result {
-	bool done; /* else: go on with `next` */
+	bool done;    /* else: go on with `next` */
+	bool pending; /* a new token is being written: steps_stored() says the rest */
 	enum op_step next;
 	int error; /* done: 0 or a negative errno */
 	char message[GRAPH_WHY_MAX];
@@ -72,3 +76,5 @@ struct step_result {
 /* Applies Meta's answer to the current step (v: its classification, scrubbed). */
 void steps_answer(struct account *a, struct op_state *s, const struct http_response *r,
 		  const struct graph_verdict *v, struct step_result *ret);
+/* The pending write of a new token reported (s->stored): how the operation ends. */
+void steps_stored(struct account *a, const struct op_state *s, int error, struct step_result *ret);

@@ -5,7 +5,6 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
-#include "basic/durable.h"
 #include "basic/log.h"
 #include "basic/proto.h"
 #include "basic/util.h"
@@ -108,9 +107,6 @@ static void flush(struct conn *c)
 {
 	bool was_over = backpressure(c);
 
-	/* nothing leaves before the vault's grouped writes are durable (basic/durable.h) */
-	if (c->open && c->out_off < c->out_len && durable_owed())
-		(void)durable_barrier();
 	while (c->open && c->out_off < c->out_len) {
 		ssize_t k =
 			send(c->fd, c->out + c->out_off, unsent(c), MSG_NOSIGNAL | MSG_DONTWAIT);

@@ -212,7 +212,7 @@ int seal_load(int dir_fd, const struct secret *key, enum seal_kind kind, const c
 }
 
 int seal_store(int dir_fd, const struct secret *key, enum seal_kind kind, const char *name,
-	       const struct secret *plain, unsigned flags)
+	       const struct secret *plain)
 {
 	_cleanup_free_ unsigned char *sealed = NULL;
 	char file[NAME_MAX_LEN + 16];
@@ -225,7 +225,7 @@ int seal_store(int dir_fd, const struct secret *key, enum seal_kind kind, const 
 	r = seal_bytes(key, kind, name, plain, &sealed, &n);
 	if (r < 0)
 		return r;
-	return durable_replace(dir_fd, file, sealed, n, 0600, flags);
+	return durable_replace(dir_fd, file, sealed, n, 0600);
 }
 
 static bool parse_file_name(const char *n, enum seal_kind *ret_kind, char *name, size_t len)

@@ -43,12 +43,11 @@ int seal_open(const struct secret *key, enum seal_kind kind, const char *name,
 int seal_file_name(enum seal_kind kind, const char *name, char *buf, size_t len);
 /* Reads a sealed file: no symlinks, regular, ours, bounded. Anything else is -EBADMSG. */
 int seal_read_file(int dir_fd, const char *file, unsigned char **ret, size_t *ret_len);
-/* A record of dir_fd, opened or written (crash-safely) whole; flags:
- * DURABLE_GROUP (basic/durable.h) owes the directory's fsync. */
+/* A record of dir_fd, opened or written (crash-safely, basic/durable.h) whole. */
 int seal_load(int dir_fd, const struct secret *key, enum seal_kind kind, const char *name,
 	      struct secret **ret);
 int seal_store(int dir_fd, const struct secret *key, enum seal_kind kind, const char *name,
-	       const struct secret *plain, unsigned flags);
+	       const struct secret *plain);
 /* Calls fn for each NAME.token and NAME.app in dir_fd; stops at a negative return. */
 int seal_each_record(int dir_fd,
 		     int (*fn)(int dir_fd, enum seal_kind kind, const char *name, void *ud),

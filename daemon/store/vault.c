@@ -19,7 +19,8 @@ struct vault {
 	char *dir;
 	int dir_fd;
 	struct secret *key;
-	struct secret *scratch; /* guarded buffer reused for plaintexts that need no copy */
+	struct secret *scratch;	       /* guarded buffer reused for plaintexts that need no copy */
+	struct durable_writer *writer; /* vault_store_async() */
 };
 
 const char *vault_dir(const struct vault *v)
@@ -57,23 +58,57 @@ int vault_load_meta(struct vault *v, const char *name, struct vault_record **ret
 	return r == -ENOMEM ? r : r < 0 ? -EBADMSG : 0;
 }
 
-static int store(struct vault *v, const char *name, const struct vault_record *rec, unsigned flags)
+/* A plain write of file comes after the writer thread's writes of it. */
+static int store_now(struct vault *v, enum seal_kind kind, const char *name,
+		     const struct secret *plain)
+{
+	char file[NAME_MAX_LEN + 16];
+	int r = seal_file_name(kind, name, file, sizeof(file));
+
+	if (r < 0)
+		return r;
+	durable_writer_wait_name(v->writer, v->dir_fd, file);
+	return seal_store(v->dir_fd, v->key, kind, name, plain);
+}
+
+int vault_store(struct vault *v, const char *name, const struct vault_record *rec)
 {
 	_cleanup_secret_ struct secret *plain = NULL;
 	int r = record_encode(rec, &plain);
 	if (r < 0)
 		return r;
-	return seal_store(v->dir_fd, v->key, SEAL_TOKEN, name, plain, flags);
+	return store_now(v, SEAL_TOKEN, name, plain);
 }
 
-int vault_store(struct vault *v, const char *name, const struct vault_record *rec)
+int vault_store_async(struct vault *v, const char *name, const struct secret *plain,
+		      vault_done_t done, void *userdata)
 {
-	return store(v, name, rec, 0);
+	char file[NAME_MAX_LEN + 16];
+	unsigned char *sealed = NULL;
+	size_t n;
+	int r = seal_file_name(SEAL_TOKEN, name, file, sizeof(file));
+
+	if (r < 0)
+		return r;
+	r = seal_bytes(v->key, SEAL_TOKEN, name, plain, &sealed, &n);
+	if (r < 0)
+		return r;
+	return durable_writer_submit(v->writer, v->dir_fd, file, sealed, n, 0600, done, userdata);
 }
 
-int vault_store_grouped(struct vault *v, const char *name, const struct vault_record *rec)
+int vault_writer_fd(const struct vault *v)
 {
-	return store(v, name, rec, DURABLE_GROUP);
+	return durable_writer_fd(v->writer);
+}
+
+void vault_dispatch(struct vault *v)
+{
+	durable_writer_dispatch(v->writer);
+}
+
+void vault_flush(struct vault *v)
+{
+	durable_writer_flush(v->writer);
 }
 
 int vault_load_app(struct vault *v, const char *name, struct app_record *ret)
@@ -92,7 +127,7 @@ int vault_store_app(struct vault *v, const char *name, const struct app_record *
 	int r = app_record_encode(rec, &plain);
 	if (r < 0)
 		return r;
-	return seal_store(v->dir_fd, v->key, SEAL_APP, name, plain, 0);
+	return store_now(v, SEAL_APP, name, plain);
 }
 
 int vault_quarantine(struct vault *v, const char *name, int64_t now, char **ret_name)
@@ -264,6 +299,9 @@ int vault_open(const char *dir, const char *key_path, struct vault **ret)
 	r = secret_new(SEAL_FILE_MAX, &v->scratch);
 	if (r < 0)
 		return r;
+	r = durable_writer_new(&v->writer);
+	if (r < 0)
+		return r;
 	r = open_dir(dir, &v->dir_fd);
 	if (r < 0)
 		return r;
@@ -286,7 +324,8 @@ struct vault *vault_close(struct vault *v)
 {
 	if (!v)
 		return NULL;
-	(void)durable_barrier(); /* what grouped writes owe, before the directory goes */
+	/* the writes queued reach the disk before the directory goes */
+	v->writer = durable_writer_free(v->writer);
 	if (v->dir_fd >= 0)
 		close(v->dir_fd); /* and with it the lock */
 	secret_free(v->key);
@@ -307,7 +346,7 @@ static int rotate_record(int dir_fd, enum seal_kind kind, const char *name, void
 	struct rotation *rot = ud;
 
 	if (seal_load(dir_fd, rot->old_key, kind, name, &plain) >= 0) {
-		if (seal_store(dir_fd, rot->new_key, kind, name, plain, 0) < 0)
+		if (seal_store(dir_fd, rot->new_key, kind, name, plain) < 0)
 			rot->stats.failed++;
 		else
 			rot->stats.resealed++;

@@ -28,10 +28,20 @@ int vault_load(struct vault *v, const char *name, struct vault_record **ret);
 /* The record without its token (r->token NULL): what start-up needs, without a
  * guarded allocation per record. Same errors as vault_load(). */
 int vault_load_meta(struct vault *v, const char *name, struct vault_record **ret);
+/* Waits for the writes of name under way on the writer thread (below) first. */
 int vault_store(struct vault *v, const char *name, const struct vault_record *r);
-/* The same, its directory fsync owed (group commit, basic/durable.h): the
- * caller makes sure durable_barrier() runs before anything depends on it. */
-int vault_store_grouped(struct vault *v, const char *name, const struct vault_record *r);
+/* A record (plain: record_encode()'s) sealed now and written by the vault's
+ * writer thread, in a group with the others (basic/durable.h): done(0 or a
+ * negative errno, userdata) runs from vault_dispatch() once it is durable, never
+ * before this returns. 0: under way; else failed, done does not run. */
+typedef void (*vault_done_t)(int error, void *userdata);
+int vault_store_async(struct vault *v, const char *name, const struct secret *plain,
+		      vault_done_t done, void *userdata);
+/* Readable when writes finished: the event loop calls vault_dispatch(). */
+int vault_writer_fd(const struct vault *v);
+void vault_dispatch(struct vault *v);
+/* Waits for every write under way and dispatches them (before a shutdown). */
+void vault_flush(struct vault *v);
 int vault_load_app(struct vault *v, const char *name, struct app_record *ret);
 int vault_store_app(struct vault *v, const char *name, const struct app_record *r);
 
