@@ -297,7 +297,7 @@ static struct secret *served_token(struct account *a, struct secret **served)
 int account_store_token(struct account *a, struct new_token *n, token_stored_t done, void *userdata)
 {
 	_cleanup_free_ char *scopes = account_scopes_for(a, n->scopes);
-	_cleanup_secret_ struct secret *plain = NULL;
+	_cleanup_secret_ struct secret *plain = NULL, *served = TAKE_PTR(n->served);
 	struct token_write *w;
 	struct vault_record r;
 	int k;
@@ -341,7 +341,7 @@ int account_store_token(struct account *a, struct new_token *n, token_stored_t d
 		return k;
 	}
 	w->account = a;
-	w->old = served_token(a, &n->served);
+	w->old = served_token(a, &served);
 	w->done = done;
 	w->userdata = userdata;
 	a->write = w;
