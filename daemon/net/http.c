@@ -18,7 +18,9 @@ struct http_client {
 	CURLM *multi;
 	sd_event_source *timer;
 	char *name;
-	char *ca_file;
+	char *ca_file, *cert_file, *key_file;
+	bool plain_http;
+	size_t body_max;
 	int64_t timeout_sec;
 	struct http_request *requests; /* list of those under way */
 	unsigned in_flight;
@@ -29,6 +31,8 @@ struct http_request {
 	struct http_request *prev, *next;
 	CURL *easy;
 	struct secret *url, *form;
+	struct curl_slist *headers; /* a JSON POST's */
+	http_line_t on_line;	    /* a stream's */
 	http_callback_t cb;
 	void *userdata;
 	struct secret *body; /* HTTP_BODY_MAX + 1, guarded: it may hold a token */
@@ -70,6 +74,7 @@ static void request_free(struct http_request *r)
 		c->requests = r->next;
 	if (r->next)
 		r->next->prev = r->prev;
+	curl_slist_free_all(r->headers);
 	secret_free(r->url);
 	secret_free(r->form);
 	secret_free(r->body);
@@ -85,12 +90,27 @@ void http_request_cancel(struct http_request *r)
 		request_free(r);
 }
 
+/* A stream's complete lines go out; what follows the last one stays. */
+static void split_lines(struct http_request *r)
+{
+	size_t start = 0;
+
+	for (size_t i = 0; i < r->body_len; i++)
+		if (r->body->data[i] == '\n') {
+			r->body->data[i] = '\0';
+			r->on_line(r->body->data + start, i - start, r->userdata);
+			start = i + 1;
+		}
+	memmove(r->body->data, r->body->data + start, r->body_len - start);
+	r->body_len -= start;
+}
+
 static size_t on_body(char *data, size_t size, size_t n, void *userdata)
 {
 	struct http_request *r = userdata;
-	size_t len = size * n;
+	size_t len = size * n, max = r->client->body_max;
 
-	if (len > HTTP_BODY_MAX - r->body_len) {
+	if (len > max - r->body_len) {
 		r->too_large = true;
 		return 0; /* aborts the transfer */
 	}
@@ -100,7 +120,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *userdata)
 		size_t ns = r->body->len;
 		while (ns < r->body_len + len + 1)
 			ns *= 4;
-		if (secret_new(MIN(ns, (size_t)HTTP_BODY_MAX + 1), &nb) < 0)
+		if (secret_new(MIN(ns, max + 1), &nb) < 0)
 			return 0;
 		memcpy(nb->data, r->body->data, r->body_len);
 		secret_free(r->body);
@@ -108,6 +128,8 @@ static size_t on_body(char *data, size_t size, size_t n, void *userdata)
 	}
 	memcpy(r->body->data + r->body_len, data, len);
 	r->body_len += len;
+	if (r->on_line)
+		split_lines(r);
 	return len;
 }
 
@@ -318,8 +340,13 @@ int http_client_new(sd_event *e, const struct http_client_options *o, struct htt
 	c->timeout_sec = o->timeout_sec;
 	c->name = strdup(o->name ?: "http");
 	c->ca_file = o->ca_file ? strdup(o->ca_file) : NULL;
+	c->cert_file = o->cert_file ? strdup(o->cert_file) : NULL;
+	c->key_file = o->key_file ? strdup(o->key_file) : NULL;
+	c->plain_http = o->plain_http;
+	c->body_max = o->body_max ?: HTTP_BODY_MAX;
 	c->multi = curl_multi_init();
-	if (!c->name || (o->ca_file && !c->ca_file) || !c->multi) {
+	if (!c->name || (o->ca_file && !c->ca_file) || (o->cert_file && !c->cert_file) ||
+	    (o->key_file && !c->key_file) || !c->multi) {
 		http_client_free(c);
 		return -ENOMEM;
 	}
@@ -346,6 +373,8 @@ struct http_client *http_client_free(struct http_client *c)
 	sd_event_unref(c->event);
 	free(c->name);
 	free(c->ca_file);
+	free(c->cert_file);
+	free(c->key_file);
 	free(c);
 	return NULL;
 }
@@ -355,9 +384,10 @@ static int setup_easy(struct http_client *c, struct http_request *r)
 	CURL *e = r->easy;
 	struct stat st;
 	long t = (long)c->timeout_sec;
+	const char *protocols = c->plain_http ? "http,https" : "https";
 
 	if (curl_easy_setopt(e, CURLOPT_URL, r->url->data) != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https") != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, protocols) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "https") != CURLE_OK)
 		return -EINVAL;
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
@@ -369,15 +399,20 @@ static int setup_easy(struct http_client *c, struct http_request *r)
 		if (stat(SYSTEM_CA_PATH, &st) == 0 && S_ISDIR(st.st_mode))
 			curl_easy_setopt(e, CURLOPT_CAPATH, SYSTEM_CA_PATH);
 	}
+	if (c->cert_file) {
+		curl_easy_setopt(e, CURLOPT_SSLCERT, c->cert_file);
+		curl_easy_setopt(e, CURLOPT_SSLKEY, c->key_file ?: c->cert_file);
+	}
 	curl_easy_setopt(e, CURLOPT_CA_CACHE_TIMEOUT, 86400L);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, t);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT, t);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT, r->on_line ? 0L : t); /* a stream lasts */
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
 	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "igtokend/" IGTOKEND_VERSION);
-	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HTTP_BODY_MAX);
+	if (!r->on_line)
+		curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->body_max);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
@@ -388,12 +423,16 @@ static int setup_easy(struct http_client *c, struct http_request *r)
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)r->form->len);
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->form->data);
 	}
+	if (r->headers)
+		curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
 	return 0;
 }
 
 static int submit(struct http_client *c, const struct secret *url, const struct secret *form,
-		  http_callback_t cb, void *userdata, struct http_request **ret)
+		  bool json, const struct secret *header, http_line_t on_line, http_callback_t cb,
+		  void *userdata, struct http_request **ret)
 {
+	struct curl_slist *more;
 	struct http_request *r = calloc(1, sizeof(*r));
 	int k;
 
@@ -401,6 +440,7 @@ static int submit(struct http_client *c, const struct secret *url, const struct 
 		return -ENOMEM;
 	r->client = c;
 	r->cb = cb;
+	r->on_line = on_line;
 	r->userdata = userdata;
 	r->next = c->requests;
 	if (c->requests)
@@ -411,6 +451,15 @@ static int submit(struct http_client *c, const struct secret *url, const struct 
 	    (k = secret_new(HTTP_BODY_INITIAL, &r->body)) < 0) {
 		request_free(r);
 		return k;
+	}
+	if (json) {
+		/* libcurl copies them (its memory is wiped on free) */
+		r->headers = curl_slist_append(NULL, "Content-Type: application/json");
+		more = r->headers && header ? curl_slist_append(r->headers, header->data) : NULL;
+		if (!r->headers || (header && !more)) {
+			request_free(r);
+			return -ENOMEM;
+		}
 	}
 	r->easy = curl_easy_init();
 	if (!r->easy) {
@@ -436,11 +485,18 @@ static int submit(struct http_client *c, const struct secret *url, const struct 
 int http_get(struct http_client *c, const struct secret *url, http_callback_t cb, void *userdata,
 	     struct http_request **ret)
 {
-	return submit(c, url, NULL, cb, userdata, ret);
+	return submit(c, url, NULL, false, NULL, NULL, cb, userdata, ret);
 }
 
 int http_post_form(struct http_client *c, const struct secret *url, const struct secret *form,
 		   http_callback_t cb, void *userdata, struct http_request **ret)
 {
-	return submit(c, url, form, cb, userdata, ret);
+	return submit(c, url, form, false, NULL, NULL, cb, userdata, ret);
+}
+
+int http_post_json(struct http_client *c, const struct secret *url, const struct secret *header,
+		   const struct secret *body, http_line_t on_line, http_callback_t cb,
+		   void *userdata, struct http_request **ret)
+{
+	return submit(c, url, body, true, header, on_line, cb, userdata, ret);
 }

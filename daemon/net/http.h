@@ -6,6 +6,7 @@
  * connections and its CA store alive across requests. No policy here: the caller
  * decides what an answer means. */
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
@@ -19,8 +20,11 @@
 struct http_client_options {
 	const char *name;    /* for debug logs */
 	const char *ca_file; /* extra trust anchor, or NULL */
-	int64_t timeout_sec; /* connect and total */
+	int64_t timeout_sec; /* connect and total (a stream: connect only) */
 	unsigned max_connections;
+	const char *cert_file, *key_file; /* a client certificate (PEM), or NULL */
+	bool plain_http;		  /* http:// URLs too; else https only */
+	size_t body_max; /* the largest answer (a stream: line); 0: HTTP_BODY_MAX */
 };
 
 struct http_response {
@@ -54,4 +58,12 @@ int http_get(struct http_client *c, const struct secret *url, http_callback_t cb
 	     struct http_request **ret);
 int http_post_form(struct http_client *c, const struct secret *url, const struct secret *form,
 		   http_callback_t cb, void *userdata, struct http_request **ret);
+/* A JSON POST (etcd's gateway): body and header (one extra header line, such
+ * as "Authorization: ...", or NULL) are copied into guarded memory. With
+ * on_line the answer is a stream: each complete line goes to on_line as it
+ * arrives and is not kept; cb runs once at the end all the same. */
+typedef void (*http_line_t)(const char *line, size_t len, void *userdata);
+int http_post_json(struct http_client *c, const struct secret *url, const struct secret *header,
+		   const struct secret *body, http_line_t on_line, http_callback_t cb,
+		   void *userdata, struct http_request **ret);
 void http_request_cancel(struct http_request *r);
