@@ -87,6 +87,9 @@ int steps_request(struct account *a, struct op_state *s, struct secret **url, st
 		k = secret_from_mem(cur->token->data, cur->token->len, &s->current);
 		if (k < 0)
 			return k;
+		/* and its scopes, sealed again with the new token (no second read) */
+		free(s->scopes);
+		s->scopes = TAKE_PTR(cur->scopes);
 	}
 	switch (s->step) {
 	case STEP_REFRESH: return graph_url_ig_refresh(ac, cur->token, url);
@@ -272,7 +275,7 @@ static void refreshed(struct account *a, struct op_state *s, const struct http_r
 		account_note_failure(a, "Meta's answer holds no usable access_token");
 		return done(ret, -EREMOTEIO, a->last_error);
 	}
-	n = from_answer(&t, r, NULL);
+	n = from_answer(&t, r, s);
 	n.refreshed = true;
 	n.token_type = a->token_type;
 	n.data_access_expires_at = a->data_access_expires_at;

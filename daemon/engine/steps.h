@@ -42,7 +42,8 @@ struct op_state {
 	struct secret *code;	/* enrolment: the authorization code */
 	struct secret *current; /* refresh, check: the token in hand, while its request is out */
 	bool short_lived;
-	/* what Meta said about the candidate */
+	/* what Meta said about the candidate; refresh, check: scopes are those
+	 * the token in hand was sealed with */
 	char *user_id, *username, *scopes;
 	int64_t data_access_expires_at; /* 0 unknown */
 	uint8_t token_type;

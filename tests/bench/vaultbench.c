@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Vault figures and fixtures for the benchmarks.
- *   vaultbench create DIR KEY N [ISSUED_AT EXPIRES_AT [-|+ [LAST_VALIDATED]]]
+ *   vaultbench create DIR KEY N [ISSUED_AT EXPIRES_AT [-|+ [LAST_VALIDATED [spares]]]]
  *       N records acct-000000.. (tokens one per line from stdin with "-", made up
- *       with "+" or without), last checked at LAST_VALIDATED (default 0: never)
+ *       with "+" or without), last checked at LAST_VALIDATED (default 0: never);
+ *       with "spares" each written twice, as a vault that has run a while: every
+ *       record has its spare file (basic/durable.h) beside it
  *   vaultbench open DIR KEY N [meta]
  *       times opening them all */
 #include <fcntl.h>
@@ -43,6 +45,7 @@ int main(int argc, char **argv)
 		int64_t expires = argc > 6 ? strtoll(argv[6], NULL, 10) : issued + 5184000;
 		bool from_stdin = argc > 7 && streq(argv[7], "-");
 		int64_t validated = argc > 8 ? strtoll(argv[8], NULL, 10) : 0;
+		bool spares = argc > 9 && streq(argv[9], "spares");
 		for (long i = 0; i < n; i++) {
 			struct vault_record rec = { .issued_at = issued,
 						    .expires_at = expires,
@@ -60,6 +63,8 @@ int main(int argc, char **argv)
 			rec.scopes = (char *)(uintptr_t) "instagram_business_basic";
 			rec.app_id = (char *)(uintptr_t) "1234567890";
 			r = vault_store(v, name, &rec);
+			if (r >= 0 && spares)
+				r = vault_store(v, name, &rec);
 			secret_free(rec.token);
 			if (r < 0) {
 				fprintf(stderr, "vault_store: %s\n", strerror(-r));
