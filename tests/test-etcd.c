@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "basic/util.h"
+#include "cluster/session.h"
 #include "net/etcd-watch.h"
 #include "net/etcd.h"
 #include "net/http.h"
@@ -396,6 +397,95 @@ static void scenario_garbage(char **argv)
 	etcd_client_free(c);
 }
 
+/* ---- a host's session (cluster/session.h) ---- */
+
+static struct cluster_session *session(struct etcd_client *c, const char *host)
+{
+	struct cluster_session_config cfg = { .prefix = "/igtokend/test/v1/",
+					      .host = host,
+					      .ttl_sec = 2,
+					      .info = "{\"version\":\"test\"}" };
+	struct cluster_session *s = NULL;
+
+	CHECK_INT(cluster_session_new(event, c, &cfg, NULL, NULL, &s), 0);
+	return s;
+}
+
+static size_t n_hosts(struct cluster_session *s)
+{
+	size_t n;
+
+	(void)cluster_session_hosts(s, &n);
+	return n;
+}
+
+/* Runs the loop until n_hosts(s) == want; the seconds it took, or -1. */
+static double until_hosts(struct cluster_session *s, size_t want, double seconds)
+{
+	uint64_t t0 = now_monotonic_usec(), end = t0 + (uint64_t)(seconds * 1e6);
+
+	while (n_hosts(s) != want && now_monotonic_usec() < end)
+		sd_event_run(event, 50 * 1000);
+	return n_hosts(s) == want ? (double)(now_monotonic_usec() - t0) / 1e6 : -1;
+}
+
+static void stopped(void *userdata)
+{
+	*(bool *)userdata = true;
+}
+
+static void scenario_session(char **argv)
+{
+	struct etcd_client *c = client(argv, 3, &(struct etcd_options){ .timeout_sec = 1 });
+	struct cluster_session *a = session(c, "a"), *b = session(c, "b"), *h = session(c, "c");
+	pid_t pids[2] = { (pid_t)strtol(argv[3], NULL, 10), (pid_t)strtol(argv[4], NULL, 10) };
+	bool done = false;
+	double t;
+	uint64_t last_alive = 0, lost_at;
+
+	CHECK(until_hosts(a, 3, 10) >= 0);
+	CHECK(cluster_session_store_up(a) && cluster_session_lease(a) > 0);
+	CHECK(cluster_session_alive_for(a, USEC_PER_SEC)); /* TTL 2 s, renewed every 0.67 s */
+	/* a host that dies: its lease lapses, the others see it gone */
+	b = cluster_session_free(b);
+	t = until_hosts(a, 2, 10);
+	fprintf(stderr, "  a dead host left the list after %.2f s (TTL 2 s)\n", t);
+	CHECK(t >= 0 && t < 2 + 0.67 + 1.5);
+	/* a clean stop: the lease is revoked, at once */
+	CHECK_INT(cluster_session_stop(h, stopped, &done), 0);
+	CHECK(run_until(&done, 5));
+	h = cluster_session_free(h);
+	t = until_hosts(a, 1, 5);
+	fprintf(stderr, "  a stopped host left the list after %.2f s\n", t);
+	CHECK(t >= 0 && t < 0.67 + 1);
+	/* the store loses its quorum: the lease is surely alive only until it was last
+	 * renewed + TTL, then nothing holds; afterwards, a lease again */
+	CHECK_INT(kill(pids[0], SIGSTOP), 0);
+	CHECK_INT(kill(pids[1], SIGSTOP), 0);
+	lost_at = now_monotonic_usec();
+	while (now_monotonic_usec() < lost_at + 5 * USEC_PER_SEC) {
+		sd_event_run(event, 50 * 1000);
+		if (cluster_session_alive_for(a, 0))
+			last_alive = now_monotonic_usec();
+	}
+	fprintf(stderr, "  quorum lost: surely alive until %.2f s after, store %s (%s)\n",
+		(double)(last_alive - lost_at) / 1e6, cluster_session_store_up(a) ? "up" : "down",
+		cluster_session_error(a));
+	CHECK(last_alive - lost_at <= 2 * USEC_PER_SEC + 100 * 1000); /* within the TTL */
+	CHECK(!cluster_session_store_up(a) && !cluster_session_alive_for(a, 0));
+	CHECK_INT(kill(pids[0], SIGCONT), 0);
+	CHECK_INT(kill(pids[1], SIGCONT), 0);
+	{
+		uint64_t end = now_monotonic_usec() + 20 * USEC_PER_SEC;
+		while (!cluster_session_alive_for(a, USEC_PER_SEC) && now_monotonic_usec() < end)
+			sd_event_run(event, 50 * 1000);
+	}
+	CHECK(cluster_session_store_up(a) && cluster_session_alive_for(a, USEC_PER_SEC));
+	CHECK(until_hosts(a, 1, 10) >= 0);
+	cluster_session_free(a);
+	etcd_client_free(c);
+}
+
 int main(int argc, char **argv)
 {
 	const char *what = argc > 1 ? argv[1] : "";
@@ -414,6 +504,8 @@ int main(int argc, char **argv)
 		scenario_auth(argv + 2);
 	else if (streq(what, "tls") && argc == 7)
 		scenario_tls(argv + 2);
+	else if (streq(what, "session") && argc == 7)
+		scenario_session(argv + 2);
 	else if (streq(what, "garbage"))
 		scenario_garbage(argv + 2);
 	else

@@ -120,6 +120,9 @@ class Cluster:
             raise AssertionError("etcdctl %s: %s" % (" ".join(args), out.stderr))
         return out.stdout
 
+    def wait_healthy(self):
+        wait_for(self.healthy, 30, step=0.2, what="etcd cluster healthy")
+
     def healthy(self):
         """Every running member answers and knows the leader."""
         st = [self.status(m) for m in self.members if m.proc]

@@ -45,6 +45,11 @@ class StoreTest(unittest.TestCase):
         m, other = self.cluster.members[0], self.cluster.members[1]
         self.scenario("stopped", m.url, m.proc.pid, other.url)
 
+    def test_a_hosts_session_lease_and_the_store_losing_its_quorum(self):
+        m = self.cluster.members
+        self.scenario("session", m[0].url, m[1].url, m[2].url, m[1].proc.pid, m[2].proc.pid)
+        self.cluster.wait_healthy()
+
     def test_a_watch_on_a_frozen_member_is_declared_dead(self):
         m = self.cluster.members[1]
         self.scenario("dead-watch", m.url, m.proc.pid)
