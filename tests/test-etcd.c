@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "basic/util.h"
+#include "cluster/owner.h"
 #include "cluster/session.h"
 #include "net/etcd-watch.h"
 #include "net/etcd.h"
@@ -486,6 +487,106 @@ static void scenario_session(char **argv)
 	etcd_client_free(c);
 }
 
+/* ---- one owner per app (cluster/owner.h) ---- */
+
+#define N_APPS 6
+static char app_names[N_APPS][8] = { "app0", "app1", "app2", "app3", "app4", "app5" };
+static char *const apps[N_APPS] = { app_names[0], app_names[1], app_names[2],
+				    app_names[3], app_names[4], app_names[5] };
+
+struct host {
+	const char *name;
+	struct cluster_session *s;
+	struct cluster_owner *o;
+};
+
+/* Every app owned by a live host, and every live host agrees; no app ever
+ * owned (mine) by two hosts at once. */
+static bool settled(struct host *h, size_t n, unsigned *overlaps)
+{
+	bool ok = true;
+
+	for (size_t a = 0; a < N_APPS; a++) {
+		const char *first = NULL;
+		unsigned mine = 0;
+		for (size_t i = 0; i < n; i++) {
+			const char *o;
+			if (!h[i].o)
+				continue;
+			o = cluster_owner_of(h[i].o, apps[a], NULL);
+			mine += cluster_owner_mine(h[i].o, apps[a], 0);
+			if (!o || (first && !streq(o, first)))
+				ok = false;
+			first = first ?: o;
+		}
+		bool live = false;
+		for (size_t i = 0; first && i < n; i++)
+			live |= h[i].o && streq(h[i].name, first);
+		ok &= live && mine == 1;
+		*overlaps += mine > 1;
+	}
+	return ok;
+}
+
+static double until_settled(struct host *h, size_t n, double seconds, unsigned *overlaps)
+{
+	uint64_t t0 = now_monotonic_usec(), end = t0 + (uint64_t)(seconds * 1e6);
+
+	while (!settled(h, n, overlaps) && now_monotonic_usec() < end)
+		sd_event_run(event, 20 * 1000);
+	return settled(h, n, overlaps) ? (double)(now_monotonic_usec() - t0) / 1e6 : -1;
+}
+
+static void scenario_owner(char **urls)
+{
+	struct etcd_client *c = client(urls, 3, &(struct etcd_options){ .timeout_sec = 1 });
+	struct host h[3] = { { .name = "a" }, { .name = "b" }, { .name = "c" } };
+	unsigned overlaps = 0, dead_owned = 0;
+	const char *victim;
+	double t;
+
+	for (size_t i = 0; i < 3; i++) {
+		h[i].s = session(c, h[i].name);
+		CHECK_INT(cluster_owner_new(event, c, h[i].s, "/igtokend/test/v1/", h[i].name, apps,
+					    N_APPS, 2, NULL, NULL, &h[i].o),
+			  0);
+	}
+	t = until_settled(h, 3, 15, &overlaps);
+	fprintf(stderr, "  every app owned, all hosts agreeing, after %.2f s\n", t);
+	CHECK(t >= 0);
+	/* the owner of app0 dies, three times over (it comes back each time) */
+	for (int round = 0; round < 3; round++) {
+		victim = cluster_owner_of(h[0].o, "app0", NULL);
+		for (size_t i = 0; i < 3; i++)
+			if (h[i].o && streq(h[i].name, victim)) {
+				for (size_t a = 0; a < N_APPS; a++)
+					dead_owned += cluster_owner_mine(h[i].o, apps[a], 0);
+				h[i].o = cluster_owner_free(h[i].o);
+				h[i].s = cluster_session_free(h[i].s);
+				t = until_settled(h, 3, 20, &overlaps);
+				fprintf(stderr,
+					"  round %d: %s died; its apps owned again after %.2f s "
+					"(TTL 2 s; the bound is 2 x TTL + 5 s)\n",
+					round, h[i].name, t);
+				CHECK(t >= 0 && t < 2 * 2 + 5);
+				h[i].s = session(c, h[i].name); /* it comes back */
+				CHECK_INT(cluster_owner_new(event, c, h[i].s, "/igtokend/test/v1/",
+							    h[i].name, apps, N_APPS, 2, NULL, NULL,
+							    &h[i].o),
+					  0);
+				break;
+			}
+		CHECK(until_settled(h, 3, 15, &overlaps) >= 0);
+	}
+	CHECK(dead_owned >= 3);
+	CHECK_INT(overlaps, 0);
+	for (size_t i = 0; i < 3; i++) {
+		cluster_owner_free(h[i].o);
+		cluster_session_free(h[i].s);
+	}
+	etcd_client_free(c);
+}
+
 int main(int argc, char **argv)
 {
 	const char *what = argc > 1 ? argv[1] : "";
@@ -506,6 +607,8 @@ int main(int argc, char **argv)
 		scenario_tls(argv + 2);
 	else if (streq(what, "session") && argc == 7)
 		scenario_session(argv + 2);
+	else if (streq(what, "owner") && argc == 5)
+		scenario_owner(argv + 2);
 	else if (streq(what, "garbage"))
 		scenario_garbage(argv + 2);
 	else

@@ -50,6 +50,9 @@ class StoreTest(unittest.TestCase):
         self.scenario("session", m[0].url, m[1].url, m[2].url, m[1].proc.pid, m[2].proc.pid)
         self.cluster.wait_healthy()
 
+    def test_one_owner_per_app_and_takeover_when_it_dies(self):
+        self.scenario("owner", *self.cluster.endpoints)
+
     def test_a_watch_on_a_frozen_member_is_declared_dead(self):
         m = self.cluster.members[1]
         self.scenario("dead-watch", m.url, m.proc.pid)
