@@ -246,6 +246,17 @@ void format_relative(int64_t when, int64_t now, char *buf, size_t len)
 		snprintf(buf, len, "%s ago", d);
 }
 
+int strjoin3(char **ret, const char *a, const char *b, const char *c)
+{
+	size_t n = strlen(a) + strlen(b) + strlen(c) + 1;
+
+	*ret = malloc(n);
+	if (!*ret)
+		return -ENOMEM;
+	snprintf(*ret, n, "%s%s%s", a, b, c);
+	return 0;
+}
+
 char **strv_free(char **l)
 {
 	if (!l)

@@ -33,6 +33,8 @@ void format_relative(int64_t when, int64_t now, char *buf, size_t len);
 /* Duration for people: "3d 4h", "5m 2s", "0s". */
 void format_duration(int64_t sec, char *buf, size_t len);
 
+/* a, b and c in one new string. */
+int strjoin3(char **ret, const char *a, const char *b, const char *c);
 char **strv_free(char **l);
 DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free)
 #define _cleanup_strv_free_ _cleanup_(strv_freep)

@@ -179,17 +179,6 @@ static int on_tick(sd_event_source *src, uint64_t usec, void *userdata)
 	return 0;
 }
 
-static int join(char **ret, const char *a, const char *b, const char *c)
-{
-	size_t n = strlen(a) + strlen(b) + strlen(c) + 1;
-
-	*ret = malloc(n);
-	if (!*ret)
-		return -ENOMEM;
-	snprintf(*ret, n, "%s%s%s", a, b, c);
-	return 0;
-}
-
 int cluster_owner_new(sd_event *e, struct etcd_client *c, struct cluster_session *s,
 		      const char *prefix, const char *host, char *const *apps, size_t n_apps,
 		      int64_t ttl_sec, const struct cluster_owner_ops *ops, void *userdata,
@@ -210,7 +199,7 @@ int cluster_owner_new(sd_event *e, struct etcd_client *c, struct cluster_session
 	if (!(o->host = strdup(host)) || !(o->apps = calloc(n_apps ?: 1, sizeof(*o->apps))))
 		k = -ENOMEM;
 	if (k >= 0)
-		k = join(&o->apps_prefix, prefix, "apps/", "");
+		k = strjoin3(&o->apps_prefix, prefix, "apps/", "");
 	if (k >= 0)
 		k = etcd_prefix_end(o->apps_prefix, &o->apps_end);
 	for (size_t i = 0; k >= 0 && i < n_apps; i++, o->n_apps++) {
@@ -219,7 +208,7 @@ int cluster_owner_new(sd_event *e, struct etcd_client *c, struct cluster_session
 		if (!(o->apps[i].app = strdup(apps[i])))
 			k = -ENOMEM;
 		else
-			k = join(&o->apps[i].key, o->apps_prefix, apps[i], "/owner");
+			k = strjoin3(&o->apps[i].key, o->apps_prefix, apps[i], "/owner");
 	}
 	if (k >= 0)
 		k = sd_event_add_time_relative(e, &o->tick, CLOCK_MONOTONIC, 0, 10 * USEC_PER_MSEC,

@@ -189,17 +189,6 @@ static int on_tick(sd_event_source *src, uint64_t usec, void *userdata)
 	return 0;
 }
 
-static int strdup_join(char **ret, const char *a, const char *b)
-{
-	size_t n = strlen(a) + strlen(b) + 1;
-
-	*ret = malloc(n);
-	if (!*ret)
-		return -ENOMEM;
-	snprintf(*ret, n, "%s%s", a, b);
-	return 0;
-}
-
 int cluster_session_new(sd_event *e, struct etcd_client *c,
 			const struct cluster_session_config *cfg,
 			const struct cluster_session_ops *ops, void *userdata,
@@ -220,13 +209,13 @@ int cluster_session_new(sd_event *e, struct etcd_client *c,
 	s->ops = ops;
 	s->userdata = userdata;
 	snprintf(s->error, sizeof(s->error), "not asked yet");
-	k = strdup_join(&hosts, cfg->prefix, "hosts/");
+	k = strjoin3(&hosts, cfg->prefix, "hosts/", "");
 	if (k >= 0)
 		s->hosts_prefix = hosts;
 	if (k >= 0)
 		k = etcd_prefix_end(hosts, &s->hosts_end);
 	if (k >= 0)
-		k = strdup_join(&s->host_key, hosts, cfg->host);
+		k = strjoin3(&s->host_key, hosts, cfg->host, "");
 	if (k >= 0 && (!(s->host = strdup(cfg->host)) || !(s->info = strdup(cfg->info ?: "{}"))))
 		k = -ENOMEM;
 	if (k >= 0)
