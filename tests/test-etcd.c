@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "basic/util.h"
+#include "cluster/keycheck.h"
 #include "cluster/owner.h"
 #include "cluster/session.h"
 #include "net/etcd-watch.h"
@@ -587,6 +588,50 @@ static void scenario_owner(char **urls)
 	etcd_client_free(c);
 }
 
+/* ---- the store's key check (cluster/keycheck.h) ---- */
+
+struct checked {
+	bool done;
+	int error;
+};
+
+static void on_checked(int error, void *userdata)
+{
+	struct checked *k = userdata;
+
+	k->done = true;
+	k->error = error;
+}
+
+static int keycheck(struct etcd_client *c, const char *name, const struct secret *key)
+{
+	struct checked k = { 0 };
+
+	CHECK_INT(cluster_keycheck(c, "/igtokend/kc/v1/", name, key, on_checked, &k, NULL), 0);
+	CHECK(run_until(&k.done, 20));
+	return k.error;
+}
+
+static void scenario_keycheck(char **urls, size_t n)
+{
+	struct etcd_client *c = client(urls, n, NULL);
+	_cleanup_secret_ struct secret *mine = NULL, *other = NULL;
+	int64_t rev;
+
+	CHECK_INT(secret_new(32, &mine), 0);
+	CHECK_INT(secret_new(32, &other), 0);
+	randombytes_buf(mine->data, 32);
+	randombytes_buf(other->data, 32);
+	CHECK_INT(keycheck(c, "prod", mine), 0); /* an empty store: written */
+	rev = range(c, "/igtokend/kc/v1/meta", NULL, 0).mod[0];
+	CHECK(rev > 0);
+	CHECK_INT(keycheck(c, "prod", mine), 0); /* and read back */
+	CHECK_INT(keycheck(c, "prod", other), -EKEYREJECTED);
+	CHECK_INT(keycheck(c, "staging", mine), -EKEYREJECTED); /* bound to the cluster's name */
+	CHECK_INT(range(c, "/igtokend/kc/v1/meta", NULL, 0).mod[0], rev); /* nothing written */
+	etcd_client_free(c);
+}
+
 int main(int argc, char **argv)
 {
 	const char *what = argc > 1 ? argv[1] : "";
@@ -609,6 +654,8 @@ int main(int argc, char **argv)
 		scenario_session(argv + 2);
 	else if (streq(what, "owner") && argc == 5)
 		scenario_owner(argv + 2);
+	else if (streq(what, "keycheck"))
+		scenario_keycheck(argv + 2, (size_t)argc - 2);
 	else if (streq(what, "garbage"))
 		scenario_garbage(argv + 2);
 	else

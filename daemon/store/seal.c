@@ -272,16 +272,31 @@ int seal_each_record(int dir_fd,
 
 /* ---- the key check ---- */
 
-int seal_keycheck_write(int dir_fd, const struct secret *key, const char *file)
+int seal_keycheck_bytes(const struct secret *key, const char *name, unsigned char **ret,
+			size_t *ret_len)
 {
 	_cleanup_secret_ struct secret *text = NULL;
-	_cleanup_free_ unsigned char *sealed = NULL;
-	size_t n;
 	int r = secret_from_mem(KEYCHECK_TEXT, strlen(KEYCHECK_TEXT), &text);
 
 	if (r < 0)
 		return r;
-	r = seal_bytes(key, SEAL_KEYCHECK, "keycheck", text, &sealed, &n);
+	return seal_bytes(key, SEAL_KEYCHECK, name, text, ret, ret_len);
+}
+
+int seal_keycheck_open_bytes(const struct secret *key, const char *name, const unsigned char *in,
+			     size_t n)
+{
+	_cleanup_secret_ struct secret *plain = NULL;
+
+	return seal_open(key, SEAL_KEYCHECK, name, in, n, &plain) < 0 ? -EKEYREJECTED : 0;
+}
+
+int seal_keycheck_write(int dir_fd, const struct secret *key, const char *file)
+{
+	_cleanup_free_ unsigned char *sealed = NULL;
+	size_t n;
+	int r = seal_keycheck_bytes(key, "keycheck", &sealed, &n);
+
 	if (r < 0)
 		return r;
 	return write_file_atomic(dir_fd, file, sealed, n, 0600);
@@ -289,14 +304,13 @@ int seal_keycheck_write(int dir_fd, const struct secret *key, const char *file)
 
 int seal_keycheck_open(int dir_fd, const struct secret *key, const char *file)
 {
-	_cleanup_secret_ struct secret *plain = NULL;
 	_cleanup_free_ unsigned char *sealed = NULL;
 	size_t n;
 	int r = seal_read_file(dir_fd, file, &sealed, &n);
 
 	if (r < 0)
 		return r;
-	return seal_open(key, SEAL_KEYCHECK, "keycheck", sealed, n, &plain) < 0 ? -EKEYREJECTED : 0;
+	return seal_keycheck_open_bytes(key, "keycheck", sealed, n);
 }
 
 struct probe {

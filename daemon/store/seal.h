@@ -53,6 +53,12 @@ int seal_each_record(int dir_fd,
 		     int (*fn)(int dir_fd, enum seal_kind kind, const char *name, void *ud),
 		     void *ud);
 
+/* A key check's sealed bytes under key, bound to name ("keycheck" for the
+ * vault's), and whether key opens such bytes (0, else -EKEYREJECTED). */
+int seal_keycheck_bytes(const struct secret *key, const char *name, unsigned char **ret,
+			size_t *ret_len);
+int seal_keycheck_open_bytes(const struct secret *key, const char *name, const unsigned char *in,
+			     size_t n);
 /* The key check in file: written under key, or checked (0 opens, -EKEYREJECTED
  * does not, -ENOENT none there). */
 int seal_keycheck_write(int dir_fd, const struct secret *key, const char *file);

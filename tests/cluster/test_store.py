@@ -53,6 +53,9 @@ class StoreTest(unittest.TestCase):
     def test_one_owner_per_app_and_takeover_when_it_dies(self):
         self.scenario("owner", *self.cluster.endpoints)
 
+    def test_a_host_with_another_key_is_refused_and_writes_nothing(self):
+        self.scenario("keycheck", *self.cluster.endpoints)
+
     def test_a_watch_on_a_frozen_member_is_declared_dead(self):
         m = self.cluster.members[1]
         self.scenario("dead-watch", m.url, m.proc.pid)
