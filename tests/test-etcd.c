@@ -21,6 +21,7 @@
 #include "cluster/keycheck.h"
 #include "cluster/owner.h"
 #include "cluster/session.h"
+#include "cluster/tokens.h"
 #include "net/etcd-watch.h"
 #include "net/etcd.h"
 #include "net/http.h"
@@ -632,6 +633,112 @@ static void scenario_keycheck(char **urls, size_t n)
 	etcd_client_free(c);
 }
 
+/* ---- a token's intent and commit (cluster/tokens.h) ---- */
+
+struct tok_got {
+	bool called, done, owner_changed, maybe_applied;
+	int error;
+	int64_t revision, mod;
+	char value[64], intent[128];
+};
+
+static void on_tok(const struct cluster_tok_result *r, void *userdata)
+{
+	struct tok_got *g = userdata;
+
+	*g = (struct tok_got){ .called = true,
+			       .done = r->done,
+			       .owner_changed = r->owner_changed,
+			       .maybe_applied = r->maybe_applied,
+			       .error = r->error,
+			       .revision = r->revision,
+			       .mod = r->mod_revision };
+	snprintf(g->value, sizeof(g->value), "%.*s", (int)r->value_len,
+		 r->value ? (const char *)r->value : "");
+	snprintf(g->intent, sizeof(g->intent), "%s", r->intent ?: "");
+}
+
+static struct tok_got intent(struct etcd_client *c, struct cluster_tok_keys *k, int64_t epoch,
+			     int64_t base)
+{
+	struct tok_got g = { 0 };
+
+	CHECK_INT(cluster_tok_intent(c, k, epoch, base, "{\"host\":\"a\"}", on_tok, &g), 0);
+	CHECK(run_until(&g.called, 20));
+	return g;
+}
+
+static struct tok_got commit(struct etcd_client *c, struct cluster_tok_keys *k, int64_t base,
+			     const char *v)
+{
+	struct tok_got g = { 0 };
+
+	CHECK_INT(cluster_tok_commit(c, k, base, (const unsigned char *)v, strlen(v), on_tok, &g),
+		  0);
+	CHECK(run_until(&g.called, 20));
+	return g;
+}
+
+static struct tok_got read_back(struct etcd_client *c, struct cluster_tok_keys *k, const char *v)
+{
+	struct tok_got g = { 0 };
+
+	CHECK_INT(cluster_tok_read(c, k, (const unsigned char *)v, v ? strlen(v) : 0, on_tok, &g),
+		  0);
+	CHECK(run_until(&g.called, 20));
+	return g;
+}
+
+static int64_t claim_as(struct etcd_client *c, const char *key, const char *host)
+{
+	struct etcd_op del = { .kind = ETCD_OP_DELETE, .key = key };
+	struct got g;
+
+	CHECK_INT(txn(c, &(struct etcd_txn){ .success = &del, .n_success = 1 }).error, 0);
+	CHECK_INT(put(c, key, host, 0).error, 0);
+	g = range(c, key, NULL, 0);
+	CHECK_INT(g.n, 1);
+	return g.mod[0]; /* created just now: create == mod revision */
+}
+
+static void scenario_tokens(char **urls, size_t n)
+{
+	struct etcd_client *c = client(urls, n, NULL);
+	struct cluster_tok_keys k;
+	struct tok_got g;
+	int64_t epoch, r1;
+
+	CHECK_INT(cluster_tok_keys("/igtokend/tk/v1/", "acct", "shop", &k), 0);
+	CHECK(streq(k.owner, "/igtokend/tk/v1/apps/shop/owner") &&
+	      streq(k.tok, "/igtokend/tk/v1/tok/acct"));
+	epoch = claim_as(c, k.owner, "a");
+	/* the owner says it calls Meta about the token it read (none yet: base 0) */
+	g = intent(c, &k, epoch, 0);
+	CHECK(g.done);
+	CHECK(streq(read_back(c, &k, NULL).intent, "{\"host\":\"a\"}"));
+	g = commit(c, &k, 0, "sealed-1");
+	CHECK(g.done && g.revision > 0);
+	r1 = g.revision;
+	g = read_back(c, &k, "sealed-1");
+	CHECK(g.done && g.mod == r1 && !g.intent[0]); /* the intent went with the commit */
+	/* not the owner of that epoch: refused, and says so */
+	g = intent(c, &k, epoch + 1000, r1);
+	CHECK(!g.done && g.owner_changed);
+	/* a token moved on since it was read: refused, with the token as it is */
+	g = intent(c, &k, epoch, 0);
+	CHECK(!g.done && !g.owner_changed && g.mod == r1 && streq(g.value, "sealed-1"));
+	g = commit(c, &k, 0, "sealed-stale");
+	CHECK(!g.done && g.mod == r1 && streq(g.value, "sealed-1")); /* nothing rolled back */
+	/* a new owner; the deposed one's late but legitimate token still wins */
+	(void)claim_as(c, k.owner, "b");
+	g = commit(c, &k, r1, "sealed-2");
+	CHECK(g.done && g.revision > r1);
+	CHECK(read_back(c, &k, "sealed-2").done);
+	CHECK(!read_back(c, &k, "sealed-1").done);
+	cluster_tok_keys_clear(&k);
+	etcd_client_free(c);
+}
+
 int main(int argc, char **argv)
 {
 	const char *what = argc > 1 ? argv[1] : "";
@@ -656,6 +763,8 @@ int main(int argc, char **argv)
 		scenario_owner(argv + 2);
 	else if (streq(what, "keycheck"))
 		scenario_keycheck(argv + 2, (size_t)argc - 2);
+	else if (streq(what, "tokens"))
+		scenario_tokens(argv + 2, (size_t)argc - 2);
 	else if (streq(what, "garbage"))
 		scenario_garbage(argv + 2);
 	else

@@ -56,6 +56,9 @@ class StoreTest(unittest.TestCase):
     def test_a_host_with_another_key_is_refused_and_writes_nothing(self):
         self.scenario("keycheck", *self.cluster.endpoints)
 
+    def test_intents_and_commits_lose_nothing_and_roll_nothing_back(self):
+        self.scenario("tokens", *self.cluster.endpoints)
+
     def test_a_watch_on_a_frozen_member_is_declared_dead(self):
         m = self.cluster.members[1]
         self.scenario("dead-watch", m.url, m.proc.pid)
