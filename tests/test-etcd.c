@@ -356,7 +356,13 @@ static void scenario_auth(char **argv)
 	etcd_client_free(c);
 	c = client(argv, 1, &(struct etcd_options){ .user = argv[1], .password = bad });
 	g = range(c, key, NULL, 0);
-	CHECK(g.error != 0 && g.n == 0);
+	CHECK(g.error == -EACCES && g.n == 0); /* refused: says so */
+	etcd_client_free(c);
+	{
+		char url[] = "http://127.0.0.1:1", *dead[] = { url };
+		c = client(dead, 1, &(struct etcd_options){ .user = argv[1], .password = pw });
+		CHECK_INT(range(c, key, NULL, 0).error, -ECONNREFUSED); /* not a refusal */
+	}
 	etcd_client_free(c);
 	c = client(argv, 1, NULL); /* no user at all */
 	g = range(c, key, NULL, 0);

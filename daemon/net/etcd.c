@@ -310,7 +310,11 @@ static void on_token(const struct etcd_answer *a, void *userdata)
 	struct etcd_client *c = userdata;
 
 	c->authenticating = false;
-	release_waiting(c, c->auth_header ? 0 : -EACCES,
+	/* a store that did not answer is not a refusal */
+	release_waiting(c,
+			c->auth_header			  ? 0
+			: a->error && a->error != -EPROTO ? a->error
+							  : -EACCES,
 			a->error ? a->why : "etcd refused igtokend's user and password");
 }
 
