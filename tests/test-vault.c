@@ -257,6 +257,39 @@ static void test_failed_write_keeps_old(void)
 	vault_close(v);
 }
 
+/* Runs write_round(vault, t) over and over in a child, SIGKILLs it after 2 ms and up
+ * to max_usec more, and opens the vault it leaves (NULL: it does not open). */
+static struct vault *crash_writer(void (*write_round)(struct vault *v, int t), int t,
+				  uint32_t max_usec)
+{
+	struct vault *v = NULL;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct vault *cv = NULL;
+		if (vault_open(dir, key1, &cv) < 0)
+			_exit(2);
+		for (;;)
+			write_round(cv, t);
+	}
+	usleep(2000 + randombytes_uniform(max_usec));
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return vault_open(dir, key1, &v) < 0 ? NULL : v;
+}
+
+static void write_one(struct vault *v, int t)
+{
+	static unsigned seq;
+	struct vault_record r;
+	char tok[64];
+
+	snprintf(tok, sizeof(tok), "IGAA-crash-%d-%u", t, seq);
+	make_record(&r, tok, seq++);
+	(void)vault_store(v, "crash", &r);
+	clear_record(&r);
+}
+
 /* A child rewrites one record as fast as it can; we SIGKILL it at random moments.
  * The record must always open, holding one of the tokens that were written. */
 static void test_crash_trials(void)
@@ -269,30 +302,14 @@ static void test_crash_trials(void)
 
 	for (int t = 0; t < trials; t++) {
 		struct vault_record *got = NULL;
-		struct vault *v = NULL;
-		pid_t pid = fork();
+		struct vault *v = crash_writer(write_one, t, 20000);
+		int r;
 
-		if (pid == 0) {
-			struct vault *cv = NULL;
-			if (vault_open(dir, key1, &cv) < 0)
-				_exit(2);
-			for (unsigned seq = 0;; seq++) {
-				struct vault_record r;
-				char tok[64];
-				snprintf(tok, sizeof(tok), "IGAA-crash-%d-%u", t, seq);
-				make_record(&r, tok, seq);
-				(void)vault_store(cv, "crash", &r);
-				clear_record(&r);
-			}
-		}
-		usleep(1000 + randombytes_uniform(20000));
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		if (vault_open(dir, key1, &v) < 0) {
+		if (!v) {
 			bad++;
 			continue;
 		}
-		int r = vault_load(v, "crash", &got);
+		r = vault_load(v, "crash", &got);
 		if (written || r != -ENOENT) { /* a loaded machine may kill the first children
 						  before any write */
 			if (r < 0 || !got || strncmp(got->token->data, "IGAA-crash-", 11) != 0)
@@ -312,9 +329,29 @@ static void written_async(int error, void *userdata)
 	(void)userdata;
 }
 
+/* One group of 8 records, queued at once on the writer thread and waited for. */
+static void write_group(struct vault *v, int t)
+{
+	static unsigned seq;
+
+	for (int i = 0; i < 8; i++) {
+		_cleanup_secret_ struct secret *plain = NULL;
+		struct vault_record r;
+		char tok[64], name[16];
+		snprintf(tok, sizeof(tok), "IGAA-group-%d-%u", t, seq);
+		snprintf(name, sizeof(name), "group%d", i);
+		make_record(&r, tok, seq);
+		if (record_encode(&r, &plain) == 0)
+			(void)vault_store_async(v, name, plain, written_async, NULL);
+		clear_record(&r);
+	}
+	vault_flush(v);
+	seq++;
+}
+
 /* The same with the vault's writer thread: a child keeps 8 records changing,
- * each round queued at once (one group) and waited for; SIGKILLed at random
- * moments, every record it had written must open, with one of its tokens. */
+ * each round one group; SIGKILLed at random moments, every record it had
+ * written must open, with one of its tokens. */
 static void test_crash_trials_grouped(void)
 {
 	const char *env = getenv("IGTOKEND_CRASH_TRIALS");
@@ -322,33 +359,9 @@ static void test_crash_trials_grouped(void)
 	int bad = 0, opened = 0;
 
 	for (int t = 0; t < trials; t++) {
-		struct vault *v = NULL;
-		pid_t pid = fork();
+		struct vault *v = crash_writer(write_group, t, 30000);
 
-		if (pid == 0) {
-			struct vault *cv = NULL;
-			if (vault_open(dir, key1, &cv) < 0)
-				_exit(2);
-			for (unsigned seq = 0;; seq++) {
-				for (int i = 0; i < 8; i++) {
-					_cleanup_secret_ struct secret *plain = NULL;
-					struct vault_record r;
-					char tok[64], name[16];
-					snprintf(tok, sizeof(tok), "IGAA-group-%d-%u", t, seq);
-					snprintf(name, sizeof(name), "group%d", i);
-					make_record(&r, tok, seq);
-					if (record_encode(&r, &plain) == 0)
-						(void)vault_store_async(cv, name, plain,
-									written_async, NULL);
-					clear_record(&r);
-				}
-				vault_flush(cv);
-			}
-		}
-		usleep(2000 + randombytes_uniform(30000));
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		if (vault_open(dir, key1, &v) < 0) {
+		if (!v) {
 			bad++;
 			continue;
 		}
