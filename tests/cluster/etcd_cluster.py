@@ -126,7 +126,8 @@ class Cluster:
     def healthy(self):
         """Every running member answers and knows the leader."""
         st = [self.status(m) for m in self.members if m.proc]
-        return bool(st) and all(s and s["leader"] for s in st)
+        # etcdctl leaves out what is zero: no "leader" while one is being elected
+        return bool(st) and all(s and s.get("leader") for s in st)
 
     def status(self, m):
         out = self.ctl("endpoint", "status", "-w", "json", endpoints=[m.url], check=False)
@@ -138,7 +139,7 @@ class Cluster:
     def leader(self):
         for m in self.members:
             s = m.proc and self.status(m)
-            if s and s["leader"] == s["header"]["member_id"]:
+            if s and s.get("leader") == s["header"]["member_id"]:
                 return m
         return None
 
