@@ -472,7 +472,8 @@ static void scenario_session(char **argv)
 	CHECK_INT(kill(pids[0], SIGSTOP), 0);
 	CHECK_INT(kill(pids[1], SIGSTOP), 0);
 	lost_at = now_monotonic_usec();
-	while (now_monotonic_usec() < lost_at + 5 * USEC_PER_SEC) {
+	while (now_monotonic_usec() <
+	       lost_at + 8 * USEC_PER_SEC) { /* 3 endpoints x 1 s, and slack */
 		sd_event_run(event, 50 * 1000);
 		if (cluster_session_alive_for(a, 0))
 			last_alive = now_monotonic_usec();
