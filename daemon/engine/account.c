@@ -236,17 +236,19 @@ int account_read_token(struct account *a, int64_t now, struct token_view *ret)
 	_cleanup_(record_freep) struct vault_record *r = NULL;
 	struct tokencache *cache = a->ctx->tokens;
 	int k = account_usable(a, now);
+	bool cached;
 
 	if (k < 0)
 		return k;
 	*ret = (struct token_view){ 0 };
-	if (a->write && !tokencache_get(cache, a, &a->cache_slot, &ret->data, &ret->len)) {
+	cached = tokencache_get(cache, a, &a->cache_slot, &ret->data, &ret->len);
+	if (!cached && a->write) {
 		/* the vault's file may hold the new token before it is durable */
 		if (!a->write->old)
 			return -EIO;
 		ret->data = a->write->old->data;
 		ret->len = a->write->old->len;
-	} else if (!tokencache_get(cache, a, &a->cache_slot, &ret->data, &ret->len)) {
+	} else if (!cached) {
 		k = vault_load(a->ctx->vault, a->name, &r);
 		if (k < 0)
 			return -EIO;

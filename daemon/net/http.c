@@ -432,7 +432,6 @@ static int submit(struct http_client *c, const struct secret *url, const struct 
 		  bool json, const struct secret *header, http_line_t on_line, http_callback_t cb,
 		  void *userdata, struct http_request **ret)
 {
-	struct curl_slist *more;
 	struct http_request *r = calloc(1, sizeof(*r));
 	int k;
 
@@ -455,8 +454,7 @@ static int submit(struct http_client *c, const struct secret *url, const struct 
 	if (json) {
 		/* libcurl copies them (its memory is wiped on free) */
 		r->headers = curl_slist_append(NULL, "Content-Type: application/json");
-		more = r->headers && header ? curl_slist_append(r->headers, header->data) : NULL;
-		if (!r->headers || (header && !more)) {
+		if (!r->headers || (header && !curl_slist_append(r->headers, header->data))) {
 			request_free(r);
 			return -ENOMEM;
 		}
