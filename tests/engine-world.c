@@ -129,18 +129,6 @@ struct config *cfg;
 struct engine_ctx ctx;
 sd_event *event;
 
-static void write_file(const char *name, const char *text, mode_t mode)
-{
-	char p[512];
-	FILE *f;
-
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	f = fopen(p, "w");
-	fputs(text, f);
-	fclose(f);
-	chmod(p, mode);
-}
-
 void setup(void)
 {
 	static const struct config_env env = { 0 };
@@ -151,17 +139,17 @@ void setup(void)
 
 	snprintf(dir, sizeof(dir), "/tmp/igtokend-test-engine-XXXXXX");
 	CHECK(mkdtemp(dir) != NULL);
-	write_file("app.secret", "s3cret\n", 0600);
-	write_file("igtokend.yaml",
-		   "refresh: {before_expiry: 15d, min_age: 24h, jitter: 0, retry_initial: 1m, "
-		   "retry_max: 6h}\n"
-		   "apps:\n"
-		   "  ig: {app_id: '1', app_secret_file: app.secret}\n"
-		   "  fb: {platform: facebook, app_id: '2', app_secret_file: app.secret}\n"
-		   "accounts:\n"
-		   "  a: {app: ig}\n"
-		   "  f: {app: fb}\n",
-		   0600);
+	tap_write_file(dir, "app.secret", "s3cret\n", 0600);
+	tap_write_file(dir, "igtokend.yaml",
+		       "refresh: {before_expiry: 15d, min_age: 24h, jitter: 0, retry_initial: 1m, "
+		       "retry_max: 6h}\n"
+		       "apps:\n"
+		       "  ig: {app_id: '1', app_secret_file: app.secret}\n"
+		       "  fb: {platform: facebook, app_id: '2', app_secret_file: app.secret}\n"
+		       "accounts:\n"
+		       "  a: {app: ig}\n"
+		       "  f: {app: fb}\n",
+		       0600);
 	snprintf(p, sizeof(p), "%s/igtokend.yaml", dir);
 	CHECK_INT(config_load(p, &env, &cfg, &diag), 0);
 	config_diag_clear(&diag);

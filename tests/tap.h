@@ -55,6 +55,7 @@ static int tap_checks = 0;
 	} while (0)
 
 #include <ftw.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static inline int tap_rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
@@ -63,6 +64,21 @@ static inline int tap_rm_one(const char *p, const struct stat *st, int flag, str
 	(void)flag;
 	(void)ftw;
 	return remove(p);
+}
+
+/* Writes text to in/name with mode (a test's fixture file). */
+static inline void tap_write_file(const char *in, const char *name, const char *text, mode_t mode)
+{
+	char p[512];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/%s", in, name);
+	f = fopen(p, "w");
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+	chmod(p, mode);
 }
 
 /* Removes a temporary directory tree a test made. */

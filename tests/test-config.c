@@ -12,17 +12,6 @@
 
 static char tmp[] = "/tmp/igtokend-test-config-XXXXXX";
 
-static void write_file(const char *name, const char *text, mode_t mode)
-{
-	char p[512];
-	FILE *f;
-	snprintf(p, sizeof(p), "%s/%s", tmp, name);
-	f = fopen(p, "w");
-	fputs(text, f);
-	fclose(f);
-	chmod(p, mode);
-}
-
 static int load(const char *name, const struct config_env *env, struct config **ret,
 		struct config_diag *diag)
 {
@@ -40,28 +29,28 @@ static void test_full(void)
 	struct app_config *app;
 	char p[512];
 
-	write_file("shop.secret", "s3cret-value\n", 0600);
-	write_file("full.yaml",
-		   "vault: vault\n"
-		   "key: /etc/does-not-exist/vault.key\n"
-		   "socket: /run/test.sock\n"
-		   "admins: [root, \"@root\", \"12345\"]\n"
-		   "include: inc/*.yaml\n"
-		   "refresh: {before_expiry: 10d, min_age: 1h, jitter: 0, retry_initial: 5s,\n"
-		   "          retry_max: 1h, timeout: 7s, max_in_flight: 2}\n"
-		   "rate_limit: {slow_above: 60, stop_above: 90}\n"
-		   "apps:\n"
-		   "  shop: {app_id: \"42\", app_secret_file: shop.secret, api_url: "
-		   "\"https://127.0.0.1:8443/\"}\n"
-		   "  fb: {platform: facebook, app_id: \"7\", app_secret_file: shop.secret}\n"
-		   "accounts:\n"
-		   "  zed: {app: shop, readers: [\"@root\"], sink: {path: /run/t/zed}}\n"
-		   "  alpha: {app: fb, on_refresh: [/bin/true, a b]}\n",
-		   0644);
+	tap_write_file(tmp, "shop.secret", "s3cret-value\n", 0600);
+	tap_write_file(tmp, "full.yaml",
+		       "vault: vault\n"
+		       "key: /etc/does-not-exist/vault.key\n"
+		       "socket: /run/test.sock\n"
+		       "admins: [root, \"@root\", \"12345\"]\n"
+		       "include: inc/*.yaml\n"
+		       "refresh: {before_expiry: 10d, min_age: 1h, jitter: 0, retry_initial: 5s,\n"
+		       "          retry_max: 1h, timeout: 7s, max_in_flight: 2}\n"
+		       "rate_limit: {slow_above: 60, stop_above: 90}\n"
+		       "apps:\n"
+		       "  shop: {app_id: \"42\", app_secret_file: shop.secret, api_url: "
+		       "\"https://127.0.0.1:8443/\"}\n"
+		       "  fb: {platform: facebook, app_id: \"7\", app_secret_file: shop.secret}\n"
+		       "accounts:\n"
+		       "  zed: {app: shop, readers: [\"@root\"], sink: {path: /run/t/zed}}\n"
+		       "  alpha: {app: fb, on_refresh: [/bin/true, a b]}\n",
+		       0644);
 	snprintf(p, sizeof(p), "%s/inc", tmp);
 	mkdir(p, 0755);
-	write_file("inc/a.yaml", "accounts:\n  mid: {app: shop, sink: {path: /x, group: root}}\n",
-		   0644);
+	tap_write_file(tmp, "inc/a.yaml",
+		       "accounts:\n  mid: {app: shop, sink: {path: /x, group: root}}\n", 0644);
 
 	CHECK_INT(load("full.yaml", &env, &c, &d), 0);
 	CHECK_INT(d.n_errors, 0);
@@ -138,7 +127,7 @@ static void test_env_defaults(void)
 	struct config_diag d = { 0 };
 	struct config *c = NULL;
 
-	write_file("empty.yaml", "", 0644);
+	tap_write_file(tmp, "empty.yaml", "", 0644);
 	CHECK_INT(load("empty.yaml", &env, &c, &d), 0);
 	if (c) {
 		CHECK_STR(c->vault_dir, "/var/lib/igtokend/vault");
@@ -183,17 +172,17 @@ static void test_health_keys(void)
 	struct config_diag d = { 0 };
 	struct config *c = NULL;
 
-	write_file("health.yaml",
-		   "refresh: {min_age: 1h, validate_every: 6h}\n"
-		   "apps:\n"
-		   "  ig: {app_id: \"1\", app_secret_file: shop.secret}\n"
-		   "  old: {platform: facebook, app_id: \"2\", app_secret_file: shop.secret, "
-		   "api_version: v21.0}\n"
-		   "  gone: {platform: facebook, app_id: \"3\", app_secret_file: shop.secret, "
-		   "api_version: v19.0}\n"
-		   "  new: {platform: facebook, app_id: \"4\", app_secret_file: shop.secret, "
-		   "api_version: v25.0, config_id: \"1234567890\"}\n",
-		   0644);
+	tap_write_file(tmp, "health.yaml",
+		       "refresh: {min_age: 1h, validate_every: 6h}\n"
+		       "apps:\n"
+		       "  ig: {app_id: \"1\", app_secret_file: shop.secret}\n"
+		       "  old: {platform: facebook, app_id: \"2\", app_secret_file: shop.secret, "
+		       "api_version: v21.0}\n"
+		       "  gone: {platform: facebook, app_id: \"3\", app_secret_file: shop.secret, "
+		       "api_version: v19.0}\n"
+		       "  new: {platform: facebook, app_id: \"4\", app_secret_file: shop.secret, "
+		       "api_version: v25.0, config_id: \"1234567890\"}\n",
+		       0644);
 	CHECK_INT(load("health.yaml", &env, &c, &d), 0);
 	CHECK_INT(count_lines(&d, "health.yaml:1:20: warning: 'min_age' is under 24h"), 1);
 	CHECK_INT(count_lines(&d,
@@ -219,10 +208,11 @@ static void test_health_keys(void)
 	config_diag_clear(&d);
 
 	/* facebook alone: Meta's 24-hour rule is Instagram's */
-	write_file("fbonly.yaml",
-		   "refresh: {min_age: 1h}\n"
-		   "apps: {f: {platform: facebook, app_id: \"2\", app_secret_file: shop.secret}}\n",
-		   0644);
+	tap_write_file(tmp, "fbonly.yaml",
+		       "refresh: {min_age: 1h}\n"
+		       "apps: {f: {platform: facebook, app_id: \"2\", app_secret_file: "
+		       "shop.secret}}\n",
+		       0644);
 	CHECK_INT(load("fbonly.yaml", &env, &c, &d), 0);
 	CHECK_INT(d.n_warnings, 0);
 	if (c)
@@ -230,11 +220,12 @@ static void test_health_keys(void)
 	config_free(c);
 	config_diag_clear(&d);
 
-	write_file("badhealth.yaml",
-		   "refresh: {validate_every: 0}\n"
-		   "apps: {f: {platform: facebook, app_id: \"2\", app_secret_file: shop.secret, "
-		   "config_id: \"12ab\"}}\n",
-		   0644);
+	tap_write_file(tmp, "badhealth.yaml",
+		       "refresh: {validate_every: 0}\n"
+		       "apps: {f: {platform: facebook, app_id: \"2\", app_secret_file: "
+		       "shop.secret, "
+		       "config_id: \"12ab\"}}\n",
+		       0644);
 	CHECK_INT(load("badhealth.yaml", &env, &c, &d), -EINVAL);
 	CHECK_INT(count_lines(&d, "'validate_every' must be at least 1s"), 1);
 	CHECK_INT(count_lines(&d, "'config_id' must be the configuration's numeric id, not '12ab'"),
@@ -248,7 +239,7 @@ static void test_all_errors_reported(void)
 	struct config_diag d = { 0 };
 	struct config *c = NULL;
 
-	write_file("bad.yaml", "refresh: {jitter: x, timeout: y}\nfoo: 1\nbar: 2\n", 0644);
+	tap_write_file(tmp, "bad.yaml", "refresh: {jitter: x, timeout: y}\nfoo: 1\nbar: 2\n", 0644);
 	CHECK_INT(load("bad.yaml", &env, &c, &d), -EINVAL);
 	CHECK(c == NULL);
 	CHECK_INT(d.n_errors, 4);
@@ -262,8 +253,9 @@ static void test_credential(void)
 	struct config_diag d = { 0 };
 	struct config *c = NULL;
 
-	write_file("cred", "from-credential\r\n", 0400);
-	write_file("cred.yaml", "apps: {a: {app_id: \"1\", app_secret_credential: cred}}\n", 0644);
+	tap_write_file(tmp, "cred", "from-credential\r\n", 0400);
+	tap_write_file(tmp, "cred.yaml",
+		       "apps: {a: {app_id: \"1\", app_secret_credential: cred}}\n", 0644);
 	CHECK_INT(load("cred.yaml", &env, &c, &d), 0);
 	if (c) {
 		CHECK_INT(c->apps[0]->secret->len, 15);
