@@ -26,7 +26,8 @@ enum {
 	T_PAUSE_LEVEL_OWN = 18,
 	T_THROTTLES_OWN = 19,
 	T_NO_TOKEN = 20, /* deliberately without one */
-	T_LAST_NUMBER = T_NO_TOKEN,
+	T_GENERATION = 21,
+	T_LAST_NUMBER = T_GENERATION,
 	T_PAUSED_UNTIL = 32,
 	T_THROTTLE_COUNT = 33,
 	T_BACKOFF_LEVEL = 34,
@@ -93,7 +94,7 @@ int record_encode(const struct vault_record *r, struct secret **ret)
 	if (!r->token == !r->no_token)
 		return -EINVAL; /* a token, or a record that says it has none */
 	/* exactly what is written: the token (or its absence), 13 8-byte numbers, five strings */
-	size = 5 + (r->token ? r->token->len : 8) + 13 * (5 + 8) + str_field(r->user_id) +
+	size = 5 + (r->token ? r->token->len : 8) + 14 * (5 + 8) + str_field(r->user_id) +
 	       str_field(r->username) + str_field(r->scopes) + str_field(r->app_id) +
 	       str_field(r->last_error);
 	if (size > RECORD_PLAIN_MAX)
@@ -120,7 +121,8 @@ int record_encode(const struct vault_record *r, struct secret **ret)
 	    (k = put_str(&w, T_USERNAME, r->username)) < 0 ||
 	    (k = put_i64(&w, T_PAUSED_UNTIL_OWN, r->paused_until)) < 0 ||
 	    (k = put_i64(&w, T_PAUSE_LEVEL_OWN, r->pause_level)) < 0 ||
-	    (k = put_i64(&w, T_THROTTLES_OWN, r->throttle_count)) < 0) {
+	    (k = put_i64(&w, T_THROTTLES_OWN, r->throttle_count)) < 0 ||
+	    (k = put_i64(&w, T_GENERATION, r->generation)) < 0) {
 		secret_free(w.buf);
 		return k;
 	}
@@ -242,6 +244,7 @@ static int decode_field(struct vault_record *r, const struct field *f, bool with
 	case T_PAUSED_UNTIL_OWN: r->paused_until = MAX(v, 0); break;
 	case T_PAUSE_LEVEL_OWN: r->pause_level = (uint32_t)MIN((uint64_t)v, 64); break;
 	case T_THROTTLES_OWN: r->throttle_count = (uint32_t)MIN((uint64_t)v, UINT32_MAX); break;
+	case T_GENERATION: r->generation = MAX(v, 0); break;
 	default: break;
 	}
 	return 0;

@@ -34,6 +34,10 @@ struct vault_record {
 	/* the account's own rate limit (Instagram BUC entries keyed by its user id) */
 	int64_t paused_until;
 	uint32_t pause_level, throttle_count;
+	/* how many times the token changed (a refresh, an import, a wipe): the
+	 * later of two records of one account (cluster mode, CLUSTER.md); 0 in
+	 * records written before it was counted */
+	int64_t generation;
 };
 
 enum record_token_type {

@@ -38,6 +38,31 @@ int vault_load(struct vault *v, const char *name, struct vault_record **ret)
 	return r == -ENOMEM ? r : r < 0 ? -EBADMSG : 0;
 }
 
+const struct secret *vault_key(const struct vault *v)
+{
+	return v->key;
+}
+
+int vault_read_sealed(struct vault *v, const char *name, unsigned char **ret, size_t *ret_len)
+{
+	char file[NAME_MAX_LEN + 16];
+	int r = seal_file_name(SEAL_TOKEN, name, file, sizeof(file));
+
+	return r < 0 ? r : seal_read_file(v->dir_fd, file, ret, ret_len);
+}
+
+int vault_open_sealed(struct vault *v, const char *name, const unsigned char *in, size_t n,
+		      struct vault_record **ret)
+{
+	_cleanup_secret_ struct secret *plain = NULL;
+	int r = seal_open(v->key, SEAL_TOKEN, name, in, n, &plain);
+
+	if (r < 0)
+		return r;
+	r = record_decode(plain->data, plain->len, ret);
+	return r == -ENOMEM ? r : r < 0 ? -EBADMSG : 0;
+}
+
 int vault_load_meta(struct vault *v, const char *name, struct vault_record **ret)
 {
 	_cleanup_free_ unsigned char *sealed = NULL;

@@ -28,6 +28,13 @@ int vault_load(struct vault *v, const char *name, struct vault_record **ret);
 /* The record without its token (r->token NULL): what start-up needs, without a
  * guarded allocation per record. Same errors as vault_load(). */
 int vault_load_meta(struct vault *v, const char *name, struct vault_record **ret);
+/* Cluster mode: the record's sealed bytes as in its file (they go to the
+ * store as they are), and sealed bytes from the store opened as name's record
+ * (-EBADMSG: forged, torn, another name's or another key's). */
+int vault_read_sealed(struct vault *v, const char *name, unsigned char **ret, size_t *ret_len);
+int vault_open_sealed(struct vault *v, const char *name, const unsigned char *in, size_t n,
+		      struct vault_record **ret);
+const struct secret *vault_key(const struct vault *v);
 /* Waits for the writes of name under way on the writer thread (below) first. */
 int vault_store(struct vault *v, const char *name, const struct vault_record *r);
 /* A record (plain: record_encode()'s) sealed now and written by the vault's
