@@ -11,6 +11,7 @@
 #include "basic/util.h"
 #include "conf/schema-accounts.h"
 #include "conf/schema-apps.h"
+#include "conf/schema-cluster.h"
 #include "conf/schema-values.h"
 
 /* Parsing one file; an include holds only `apps:` and `accounts:`. */
@@ -127,6 +128,7 @@ static bool top_pair(struct yaml_file *f, const char *key, yaml_node_t *k, yaml_
 			"rate_limit",
 			"metrics_listen",
 			"metrics_password_file",
+			"cluster",
 		};
 		for (size_t i = 0; i < ELEMENTSOF(main_only); i++)
 			if (streq(key, main_only[i])) {
@@ -169,6 +171,8 @@ static bool top_pair(struct yaml_file *f, const char *key, yaml_node_t *k, yaml_
 			schema_read_secret(f, v, c->metrics_password_path, &c->metrics_password);
 		return true;
 	}
+	if (streq(key, "cluster"))
+		return schema_parse_cluster(f, v, c, l->env), true;
 	if (streq(key, "admins"))
 		return schema_get_principals(f, v, key, &c->admins), true;
 	if (streq(key, "include"))
@@ -384,6 +388,7 @@ int config_load(const char *path, const struct config_env *env, struct config **
 	check_unique_names(c, diag);
 	resolve_accounts(c, diag);
 	check_min_age(c, diag);
+	schema_check_cluster(c, diag);
 	if (diag->n_errors > errors_before)
 		return -EINVAL;
 	*ret = TAKE_PTR(c);

@@ -29,6 +29,22 @@ static void principal_list_clear(struct principal_list *l)
 	*l = (struct principal_list){ 0 };
 }
 
+void cluster_config_free(struct cluster_config *cc)
+{
+	if (!cc)
+		return;
+	strv_free(cc->endpoints);
+	free(cc->name);
+	free(cc->host);
+	free(cc->ca_file);
+	free(cc->cert_file);
+	free(cc->key_file);
+	free(cc->user);
+	free(cc->password_path);
+	secret_free(cc->password);
+	free(cc);
+}
+
 static struct app_config *app_config_free(struct app_config *a)
 {
 	if (!a)
@@ -80,6 +96,7 @@ struct config *config_free(struct config *c)
 	secret_free(c->metrics_password);
 	principal_list_clear(&c->admins);
 	free(c->include);
+	cluster_config_free(c->cluster);
 	for (size_t i = 0; i < c->n_apps; i++)
 		app_config_free(c->apps[i]);
 	free(c->apps);

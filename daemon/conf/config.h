@@ -86,6 +86,20 @@ struct ratelimit_config {
 	int64_t slow_above, stop_above; /* percent */
 };
 
+/* cluster: (CONTRACT 13), NULL without */
+struct cluster_config {
+	char **endpoints;  /* https:// (or http://) URLs of etcd members */
+	char *name;	   /* keys live under /igtokend/<name>/ */
+	char *host;	   /* this host's id (default: the hostname) */
+	int64_t lease_ttl; /* seconds */
+	char *ca_file, *cert_file, *key_file;
+	char *user; /* etcd password auth, or NULL */
+	char *password_path;
+	struct secret *password;
+	struct config_pos pos;
+};
+void cluster_config_free(struct cluster_config *cc);
+
 struct config {
 	char *path;
 	char *vault_dir;
@@ -105,6 +119,7 @@ struct config {
 	size_t n_accounts;
 	char **files;		  /* every file read, owning the names in config_pos */
 	char **default_scopes[2]; /* per platform, shared by accounts that give none */
+	struct cluster_config *cluster;
 };
 
 /* What the environment contributes to defaults ($CREDENTIALS_DIRECTORY,
