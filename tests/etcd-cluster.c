@@ -255,7 +255,7 @@ void scenario_keycheck(char **urls, size_t n)
 struct tok_got {
 	bool called, done, owner_changed, maybe_applied;
 	int error;
-	int64_t revision, mod;
+	int64_t revision, mod, intent_mod;
 	char value[64], intent[128];
 };
 
@@ -264,6 +264,7 @@ static void on_tok(const struct cluster_tok_result *r, void *userdata)
 	struct tok_got *g = userdata;
 
 	*g = (struct tok_got){ .called = true,
+			       .intent_mod = r->intent_mod,
 			       .done = r->done,
 			       .owner_changed = r->owner_changed,
 			       .maybe_applied = r->maybe_applied,
@@ -275,12 +276,29 @@ static void on_tok(const struct cluster_tok_result *r, void *userdata)
 	snprintf(g->intent, sizeof(g->intent), "%s", r->intent ?: "");
 }
 
+static struct tok_got intent_over(struct etcd_client *c, struct cluster_tok_keys *k, int64_t epoch,
+				  int64_t base, int64_t intent_mod, const char *host)
+{
+	struct tok_got g = { 0 };
+	char v[64];
+
+	snprintf(v, sizeof(v), "{\"host\":\"%s\"}", host);
+	CHECK_INT(cluster_tok_intent(c, k, epoch, base, intent_mod, v, on_tok, &g), 0);
+	CHECK(run_until(&g.called, 20));
+	return g;
+}
+
 static struct tok_got intent(struct etcd_client *c, struct cluster_tok_keys *k, int64_t epoch,
 			     int64_t base)
 {
+	return intent_over(c, k, epoch, base, 0, "a");
+}
+
+static struct tok_got withdraw(struct etcd_client *c, struct cluster_tok_keys *k, int64_t mod)
+{
 	struct tok_got g = { 0 };
 
-	CHECK_INT(cluster_tok_intent(c, k, epoch, base, "{\"host\":\"a\"}", on_tok, &g), 0);
+	CHECK_INT(cluster_tok_withdraw(c, k, mod, on_tok, &g), 0);
 	CHECK(run_until(&g.called, 20));
 	return g;
 }
@@ -338,6 +356,14 @@ void scenario_tokens(char **urls, size_t n)
 	r1 = g.revision;
 	g = read_back(c, &k, "sealed-1");
 	CHECK(g.done && g.mod == r1 && !g.intent[0]); /* the intent went with the commit */
+	/* another host's intent stands: refused, with that intent; replaced only knowingly */
+	CHECK(intent_over(c, &k, epoch, r1, 0, "b").done);
+	g = intent(c, &k, epoch, r1);
+	CHECK(!g.done && !g.owner_changed && streq(g.intent, "{\"host\":\"b\"}") &&
+	      g.intent_mod > r1);
+	CHECK(!withdraw(c, &k, g.intent_mod - 1).done); /* not the one read: it stays */
+	CHECK(withdraw(c, &k, g.intent_mod).done);
+	CHECK(!read_back(c, &k, NULL).intent[0]);
 	/* not the owner of that epoch: refused, and says so */
 	g = intent(c, &k, epoch + 1000, r1);
 	CHECK(!g.done && g.owner_changed);

@@ -5,7 +5,7 @@
 
 #include "basic/util.h"
 
-enum kind { INTENT, COMMIT, READ };
+enum kind { INTENT, COMMIT, READ, WITHDRAW };
 
 struct call {
 	enum kind kind;
@@ -55,7 +55,7 @@ static void on_answer(const struct etcd_answer *a, void *userdata)
 {
 	struct call *call = userdata;
 	struct cluster_tok_result r = { .error = a->error, .maybe_applied = a->maybe_applied };
-	const struct etcd_kv *tok = NULL, *second = NULL;
+	const struct etcd_kv *tok = NULL, *second = NULL, *intent = NULL;
 
 	if (!a->error) {
 		bool read = call->kind == READ;
@@ -71,10 +71,16 @@ static void on_answer(const struct etcd_answer *a, void *userdata)
 		}
 		if (call->kind == COMMIT && r.done)
 			r.revision = a->header.revision;
-		if (call->kind == INTENT && !r.done)
+		if (call->kind == INTENT && !r.done) {
 			r.owner_changed = !second || second->create_revision != call->epoch;
-		if (read && second)
-			r.intent = (const char *)second->value;
+			intent = only(&a->txn, 2);
+		}
+		if (read)
+			intent = second;
+		if (intent) {
+			r.intent = (const char *)intent->value;
+			r.intent_mod = intent->mod_revision;
+		}
 	}
 	call->cb(&r, call->userdata);
 	free(call->sealed);
@@ -108,22 +114,35 @@ static int send(struct etcd_client *c, enum kind kind, const struct etcd_txn *t,
 }
 
 int cluster_tok_intent(struct etcd_client *c, const struct cluster_tok_keys *k, int64_t epoch,
-		       int64_t base, const char *intent_json, cluster_tok_cb_t cb, void *userdata)
+		       int64_t base, int64_t intent_mod, const char *intent_json,
+		       cluster_tok_cb_t cb, void *userdata)
 {
 	const struct etcd_cmp cmp[] = {
 		{ .key = k->owner, .target = ETCD_CREATE, .number = epoch },
 		{ .key = k->tok, .target = ETCD_MOD, .number = base },
+		{ .key = k->intent, .target = ETCD_MOD, .number = intent_mod },
 	};
 	const struct etcd_op put = { .kind = ETCD_OP_PUT,
 				     .key = k->intent,
 				     .value = intent_json,
 				     .value_len = strlen(intent_json) };
 	const struct etcd_op read[] = { { .kind = ETCD_OP_RANGE, .key = k->tok },
-					{ .kind = ETCD_OP_RANGE, .key = k->owner } };
+					{ .kind = ETCD_OP_RANGE, .key = k->owner },
+					{ .kind = ETCD_OP_RANGE, .key = k->intent } };
 
 	if (!k->owner || epoch <= 0)
 		return -EINVAL;
-	return send(c, INTENT, &(struct etcd_txn){ cmp, 2, &put, read, 1, 2 }, epoch, NULL, 0, cb,
+	return send(c, INTENT, &(struct etcd_txn){ cmp, 3, &put, read, 1, 3 }, epoch, NULL, 0, cb,
+		    userdata);
+}
+
+int cluster_tok_withdraw(struct etcd_client *c, const struct cluster_tok_keys *k, int64_t mod,
+			 cluster_tok_cb_t cb, void *userdata)
+{
+	const struct etcd_cmp cmp = { .key = k->intent, .target = ETCD_MOD, .number = mod };
+	const struct etcd_op del = { .kind = ETCD_OP_DELETE, .key = k->intent };
+
+	return send(c, WITHDRAW, &(struct etcd_txn){ &cmp, 1, &del, NULL, 1, 0 }, 0, NULL, 0, cb,
 		    userdata);
 }
 

@@ -6,7 +6,8 @@
  *
  *  - the intent, right before an owner calls Meta about an account's token:
  *      If(CREATE(apps/<app>/owner) == epoch) If(MOD(tok/<a>) == base)
- *      Then(Put(intent/<a>)) Else(Range(tok/<a>), Range(apps/<app>/owner))
+ *      If(MOD(intent/<a>) == intent_mod)
+ *      Then(Put(intent/<a>)) Else(Range(tok/<a>), Range(apps/<app>/owner), Range(intent/<a>))
  *    so only the owner of that epoch, about the token it read, says it is
  *    calling; a new owner that finds a foreign intent on the current revision
  *    waits instead of refreshing the same token again;
@@ -35,7 +36,9 @@ struct cluster_tok_result {
 	const unsigned char *value;
 	size_t value_len;
 	int64_t mod_revision;
-	const char *intent; /* read back: the intent's value, or NULL */
+	/* read back, or an intent refused: the intent's value (NULL: none) and revision */
+	const char *intent;
+	int64_t intent_mod;
 };
 typedef void (*cluster_tok_cb_t)(const struct cluster_tok_result *r, void *userdata);
 
@@ -47,8 +50,14 @@ int cluster_tok_keys(const char *prefix, const char *account, const char *app,
 		     struct cluster_tok_keys *ret);
 void cluster_tok_keys_clear(struct cluster_tok_keys *k);
 
+/* intent_mod: the intent key's revision as read (0: none), so that an intent
+ * of another host is replaced only knowingly. */
 int cluster_tok_intent(struct etcd_client *c, const struct cluster_tok_keys *k, int64_t epoch,
-		       int64_t base, const char *intent_json, cluster_tok_cb_t cb, void *userdata);
+		       int64_t base, int64_t intent_mod, const char *intent_json,
+		       cluster_tok_cb_t cb, void *userdata);
+/* An intent given up before Meta was asked: If(MOD(intent/<a>) == mod) Then(Delete). */
+int cluster_tok_withdraw(struct etcd_client *c, const struct cluster_tok_keys *k, int64_t mod,
+			 cluster_tok_cb_t cb, void *userdata);
 int cluster_tok_commit(struct etcd_client *c, const struct cluster_tok_keys *k, int64_t base,
 		       const unsigned char *sealed, size_t len, cluster_tok_cb_t cb,
 		       void *userdata);
