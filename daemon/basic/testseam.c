@@ -2,6 +2,9 @@
 #include "basic/testseam.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,11 +26,30 @@ static int fault_for(const char *op)
 		return EROFS;
 	return 0;
 }
+
+void testseam_freeze(const char *point, const char *name)
+{
+	static bool frozen;
+	const char *f = secure_getenv("IGTOKEND_TEST_FREEZE");
+	char want[256];
+
+	snprintf(want, sizeof(want), "%s:%s", point, name);
+	if (!frozen && f && strcmp(f, want) == 0) {
+		frozen = true;
+		(void)raise(SIGSTOP);
+	}
+}
 #else
 static int fault_for(const char *op)
 {
 	(void)op;
 	return 0;
+}
+
+void testseam_freeze(const char *point, const char *name)
+{
+	(void)point;
+	(void)name;
 }
 #endif
 

@@ -8,4 +8,9 @@
 #include <sys/types.h>
 
 ssize_t testseam_write(int fd, const void *buf, size_t n);
+/* With $IGTOKEND_TEST_FREEZE=POINT:NAME, the process stops itself (SIGSTOP)
+ * the first time it reaches that point for that name, as if the host froze
+ * there (cluster mode: "commit", between Meta's answer, durable here, and its
+ * commit to the store). Nothing in a normal build. */
+void testseam_freeze(const char *point, const char *name);
 int testseam_fsync(int fd);

@@ -66,6 +66,7 @@ static void apply_token(struct account *a, const struct vault_record *r)
 	a->verdict = (enum verdict)r->verdict;
 	a->token_type = r->token_type;
 	a->expiry_assumed = r->expiry_assumed;
+	a->generation = r->generation;
 	(void)record_set_string(&a->user_id, r->user_id);
 	(void)record_set_string(&a->username, r->username);
 	(void)record_set_string(&a->last_error, r->last_error);
@@ -111,7 +112,14 @@ static void fill_record(const struct account *a, struct vault_record *r, const s
 		.paused_until = account_rl(a)->paused_until,
 		.pause_level = account_rl(a)->backoff_level,
 		.throttle_count = account_rl(a)->throttle_count,
+		.generation = a->generation,
 	};
+}
+
+static void token_changed(struct account *a)
+{
+	if (a->ctx->cluster)
+		a->ctx->cluster->token_changed(a->ctx->cluster->userdata, a);
 }
 
 /* Persists the account's metadata with the token (and the scopes, unless new
@@ -276,6 +284,8 @@ static void token_written(int error, void *userdata)
 			took_token(a, w->rec);
 		if (w->persist_after)
 			persist_metadata(a, w->scopes);
+		if (error == 0)
+			token_changed(a);
 	}
 	token_write_free(w);
 	if (a && done)
@@ -316,6 +326,7 @@ int account_store_token(struct account *a, struct new_token *n, token_stored_t d
 	r.expiry_assumed = n->assumed;
 	r.token_type = n->token_type;
 	r.last_error = NULL;
+	r.generation = a->generation + 1;
 	if (n->user_id)
 		r.user_id = (char *)(uintptr_t)n->user_id;
 	if (n->username)
@@ -326,6 +337,7 @@ int account_store_token(struct account *a, struct new_token *n, token_stored_t d
 		if (k < 0)
 			return k;
 		took_token(a, &r);
+		token_changed(a);
 		return 1;
 	}
 	w = calloc(1, sizeof(*w));
@@ -391,6 +403,7 @@ int account_wipe_token(struct account *a, enum verdict v, const char *why)
 	r.next_attempt = 0;
 	r.expiry_assumed = false;
 	r.last_error = (char *)(uintptr_t)why;
+	r.generation = a->generation + 1;
 	k = vault_store(a->ctx->vault, a->name, &r);
 	if (k < 0) {
 		log_account_errno(LOG_ERR, k, a->name, a->app->name,
@@ -400,6 +413,32 @@ int account_wipe_token(struct account *a, enum verdict v, const char *why)
 	account_uncache(a);
 	apply_record(a, &r);
 	log_account(LOG_WARNING, a->name, a->app->name, NULL, "token wiped: %s", why);
+	token_changed(a);
+	return 0;
+}
+
+int account_take_record(struct account *a, const struct vault_record *r, const char *host)
+{
+	char fp[SECRET_FP_LEN];
+	int k;
+
+	if (a->write)
+		return -EBUSY; /* a token of its own is on its way: after it */
+	k = vault_store(a->ctx->vault, a->name, r);
+	if (k < 0)
+		return k;
+	account_uncache(a);
+	apply_record(a, r);
+	a->check_retry_at = 0;
+	a->check_failures = 0;
+	secret_fingerprint(r->token, fp);
+	log_account(LOG_INFO, a->name, a->app->name, NULL,
+		    "%s fp=%s from host %s (generation %lld)",
+		    r->token ? "new token" : "token wiped", r->token ? fp : "-", host ?: "?",
+		    (long long)r->generation);
+	account_changed(a);
+	if (r->token)
+		account_adopted(a);
 	return 0;
 }
 

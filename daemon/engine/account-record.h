@@ -56,6 +56,10 @@ void account_note_validated(struct account *a, const struct check_facts *f, bool
 /* A check that Meta did not answer about the token (transient, throttled, the
  * app's credentials): nothing changes; the next check backs off. */
 void account_note_check_failed(struct account *a, const char *why);
+/* Cluster mode: a record another host committed to the store (a newer
+ * generation) becomes the account's: written to the vault, then served.
+ * -EBUSY while a token of its own is being written. */
+int account_take_record(struct account *a, const struct vault_record *r, const char *host);
 /* The account's own rate-limit state changed: stored, so that a restart keeps the pause. */
 void account_persist(struct account *a);
 /* The scopes to seal with a new token: what Meta granted, else what the old

@@ -36,6 +36,7 @@ int account_new(const struct engine_ctx *ctx, const struct account_config *cfg, 
 	a->hash = schedule_account_hash(cfg->name);
 	a->heap_index = SIZE_MAX;
 	a->cache_slot = -1;
+	a->store_rev = -1;
 	a->state = a->reported = STATE_NO_TOKEN;
 	*ret = a;
 	return 0;
@@ -179,14 +180,27 @@ static int64_t earliest(int64_t a, int64_t b)
 	return a == 0 ? b : b == 0 ? a : MIN(a, b);
 }
 
+/* Cluster mode: whether another host calls Meta for it now. */
+static bool held_elsewhere(const struct account *a)
+{
+	const struct engine_cluster *c = a->ctx->cluster;
+
+	return c && !c->may_call(c->userdata, a, NULL, 0);
+}
+
 int64_t account_deadline(const struct account *a, int64_t now)
 {
-	int64_t check = account_next_check(a, now);
+	int64_t check = account_next_check(a, now), refresh;
 
+	if (held_elsewhere(a)) /* its owner refreshes it: only the expiry, to show it */
+		return account_usable(a, now) < 0 ? 0 : a->expires_at;
 	if (account_usable(a, now) < 0)
 		return check;
+	refresh = account_next_refresh(a, now);
+	if (refresh && refresh < a->cluster_wait_until)
+		refresh = a->cluster_wait_until; /* another host's intent stands */
 	/* the expiry too: to show `expired` on time */
-	return earliest(earliest(a->expires_at, account_next_refresh(a, now)), check);
+	return earliest(earliest(a->expires_at, refresh), check);
 }
 
 int64_t account_too_early(const struct account *a, int64_t now)
@@ -216,6 +230,12 @@ void account_changed(struct account *a)
 void account_refreshed(struct account *a)
 {
 	a->ctx->events->refreshed(a, a->ctx->events_userdata);
+}
+
+void account_adopted(struct account *a)
+{
+	if (a->ctx->events->adopted)
+		a->ctx->events->adopted(a, a->ctx->events_userdata);
 }
 
 /* ---- the read path ---- */

@@ -100,6 +100,12 @@ struct account {
 	int32_t cache_slot;			   /* in the token cache, or -1 */
 	struct enroll_pending *enroll;		   /* an enrolment under way, or NULL */
 	struct token_write *write;		   /* a new token on its way to the disk */
+	/* cluster mode: the record's generation (store/record.h); the store's
+	 * tok/<name> revision the vault record is (-1 unknown, 0 none there); the
+	 * intent call under way; whether the app's owner waits for another host's
+	 * intent on it until then */
+	int64_t generation, store_rev, cluster_wait_until;
+	void *cluster_call;
 };
 
 int account_new(const struct engine_ctx *ctx, const struct account_config *cfg, struct app *app,
@@ -139,6 +145,7 @@ int64_t account_too_early(const struct account *a, int64_t now);
 /* Reports upward (ctx->events): recompute and announce; a new token is served. */
 void account_changed(struct account *a);
 void account_refreshed(struct account *a);
+void account_adopted(struct account *a);
 
 /* ---- the read path ---- */
 

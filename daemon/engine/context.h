@@ -6,6 +6,8 @@
  * randomness, and the table through which an account reports upward. Nothing
  * in the engine reaches back into the manager for these. Tests make their own. */
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
@@ -20,6 +22,24 @@ struct engine_events {
 	void (*changed)(struct account *a, void *userdata);
 	/* A new token is sealed and served from now on. */
 	void (*refreshed)(struct account *a, void *userdata);
+	/* The same with a token another host got (cluster mode): no hooks. */
+	void (*adopted)(struct account *a, void *userdata);
+};
+
+/* Cluster mode (CONTRACT 13, engine/cluster-link.h): what the engine asks
+ * before calling Meta and tells after a token changed. NULL: a single host. */
+typedef void (*engine_intent_done_t)(struct account *a, int error, const char *why);
+struct engine_cluster {
+	/* Whether this host may call Meta for the account's app now: it owns the
+	 * app under a lease surely alive until the call has ended. why: else, for people. */
+	bool (*may_call)(void *userdata, const struct account *a, char *why, size_t why_len);
+	/* Before the Meta call of a refresh: the intent written in the store.
+	 * 0: under way, done() runs later from the event loop unless cancelled. */
+	int (*intent)(void *userdata, struct account *a, engine_intent_done_t done);
+	void (*intent_cancel)(void *userdata, struct account *a);
+	/* The account's token changed in the vault (a new one durable, or wiped). */
+	void (*token_changed)(void *userdata, struct account *a);
+	void *userdata;
 };
 
 struct engine_ctx {
@@ -33,6 +53,7 @@ struct engine_ctx {
 	const struct engine_events *events;
 	void *events_userdata;
 	sd_event_source *written; /* the vault's writer thread finished writes */
+	const struct engine_cluster *cluster;
 };
 
 /* The real clock and randomness (now_realtime_sec, libsodium). */

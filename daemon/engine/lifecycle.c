@@ -11,6 +11,7 @@
 #include "basic/log.h"
 #include "basic/tokencache.h"
 #include "basic/util.h"
+#include "engine/cluster-link.h"
 #include "engine/commands.h"
 #include "engine/hooks.h"
 #include "engine/manager.h"
@@ -89,14 +90,83 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
 	return 0;
 }
 
-static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+static void stopped(void *userdata)
 {
-	(void)userdata;
-	(void)sd_notify(false, "STOPPING=1");
-	log_info("stopping (%s)", strsignal((int)si->ssi_signo));
-	(void)sd_event_exit(sd_event_source_get_event(s), 0);
+	struct manager *m = userdata;
+
+	(void)sd_event_exit(m->event, 0);
+}
+
+static int stop_anyway(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	(void)s;
+	(void)usec;
+	log_warning("cluster store: the lease was not revoked in time; it lapses by itself");
+	stopped(userdata);
 	return 0;
 }
+
+static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	struct manager *m = userdata;
+	(void)s;
+
+	(void)sd_notify(false, "STOPPING=1");
+	log_info("stopping (%s)", strsignal((int)si->ssi_signo));
+	/* cluster mode: the lease revoked first, so that other hosts take over now */
+	if (m->cluster && cluster_link_stop(m->cluster, stopped, m) >= 0 &&
+	    sd_event_add_time_relative(m->event, NULL, CLOCK_MONOTONIC, 3 * USEC_PER_SEC, 0,
+				       stop_anyway, m) >= 0)
+		return 0;
+	stopped(m);
+	return 0;
+}
+
+/* ---- cluster mode: what the link asks of the manager ---- */
+
+static struct account *link_find(void *userdata, const char *name)
+{
+	return manager_find_account(userdata, name);
+}
+
+static struct account **link_accounts(void *userdata, size_t *ret_n)
+{
+	struct manager *m = userdata;
+
+	*ret_n = m->n_accounts;
+	return m->accounts;
+}
+
+static void link_kick(void *userdata, const char *app)
+{
+	struct manager *m = userdata;
+
+	for (size_t i = 0; i < m->n_accounts; i++)
+		if (!m->accounts[i]->ops && streq(m->accounts[i]->app->name, app))
+			account_changed(m->accounts[i]); /* files its deadline again */
+	manager_update_status(m);
+}
+
+static void link_fatal(void *userdata, const char *why)
+{
+	struct manager *m = userdata;
+
+	(void)sd_notifyf(false, "STATUS=stopping: %s", why);
+	(void)sd_event_exit(m->event, 1);
+}
+
+static void link_changed(void *userdata)
+{
+	manager_update_status(userdata);
+}
+
+static const struct cluster_link_ops link_ops = {
+	.find = link_find,
+	.accounts = link_accounts,
+	.kick = link_kick,
+	.fatal = link_fatal,
+	.changed = link_changed,
+};
 
 static int setup_events(struct manager *m)
 {
@@ -215,6 +285,13 @@ static int start(struct manager *m, struct config *c)
 	r = reload_apply(m, c);
 	if (r < 0)
 		return log_error_errno(r, "cannot set up the accounts: %m");
+	if (c->cluster) {
+		/* READY does not wait for the store: the vault is served meanwhile */
+		r = cluster_link_new(m->event, c, m->vault, &link_ops, m, &m->cluster);
+		if (r < 0)
+			return log_error_errno(r, "cannot set up cluster mode: %m");
+		m->ctx.cluster = cluster_link_engine(m->cluster);
+	}
 	log_info("ready: %zu apps, %zu accounts; vault %s; socket %s", m->n_apps, m->n_accounts,
 		 c->vault_dir, activated ? "(socket-activated)" : c->socket_path);
 	return 0;
@@ -250,7 +327,7 @@ int lifecycle_run(const char *config_path)
 		return 1;
 	}
 	log_info("stopped");
-	return 0;
+	return r > 0 ? 1 : 0;
 }
 
 int lifecycle_rotate_key(const char *config_path, const char *new_key_path)

@@ -7,6 +7,7 @@
 #include "basic/log.h"
 #include "basic/tokencache.h"
 #include "basic/util.h"
+#include "engine/cluster-link.h"
 #include "engine/hooks.h"
 #include "engine/operation.h"
 #include "engine/sink.h"
@@ -46,6 +47,8 @@ struct manager *manager_free(struct manager *m)
 		return NULL;
 	control_free(m->control);
 	metrics_http_free(m->metrics_http);
+	m->cluster = cluster_link_free(m->cluster);
+	m->ctx.cluster = NULL;
 	for (size_t i = 0; i < m->n_accounts; i++) {
 		operation_cancel_all(m->accounts[i], -ECANCELED, "igtokend is stopping");
 		account_free(m->accounts[i]);
@@ -110,6 +113,7 @@ int manager_view_part(struct manager *m, const struct caller *caller, bool admin
 		.admin = admin,
 		.started = m->started,
 		.last_reload_ok = !m->last_reload_failed,
+		.cluster = m->cluster,
 	};
 	return view_set_init(ret, m->ctx.now());
 }
@@ -444,15 +448,14 @@ static void on_changed(struct account *a, void *userdata)
 	status_soon(m);
 }
 
-static void on_refreshed(struct account *a, void *userdata)
+static void refreshed(struct manager *m, struct account *a, bool hooks)
 {
-	struct manager *m = userdata;
 	enum account_state now_state =
 		a->verdict == VERDICT_NOT_EXTENDED ? STATE_EXPIRING : STATE_FRESH;
 
 	broadcast(m, a, "refreshed", now_state);
 	manager_update_sink(m, a);
-	if (a->cfg->on_refresh && m->hooks) {
+	if (hooks && a->cfg->on_refresh && m->hooks) {
 		struct hook_facts f = {
 			.account = a->name,
 			.app = a->app->name,
@@ -464,7 +467,19 @@ static void on_refreshed(struct account *a, void *userdata)
 	}
 }
 
+static void on_refreshed(struct account *a, void *userdata)
+{
+	refreshed(userdata, a, true);
+}
+
+/* A token another host got: served here too; its hooks ran there (CLUSTER.md). */
+static void on_adopted(struct account *a, void *userdata)
+{
+	refreshed(userdata, a, false);
+}
+
 static const struct engine_events manager_events = {
 	.changed = on_changed,
 	.refreshed = on_refreshed,
+	.adopted = on_adopted,
 };

@@ -14,6 +14,7 @@
 #include "engine/app.h"
 #include "engine/context.h"
 
+struct cluster_link;
 struct control;
 struct hooks;
 
@@ -27,6 +28,7 @@ struct manager {
 	struct hooks *hooks;
 	struct control *control;
 	struct metrics_http *metrics_http; /* the scrape endpoint, or NULL */
+	struct cluster_link *cluster;	   /* cluster mode (engine/cluster-link.h), or NULL */
 	struct app **apps;		   /* sorted by name like config->apps */
 	size_t n_apps;
 	struct account **accounts; /* sorted by name like config->accounts */

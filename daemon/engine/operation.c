@@ -22,6 +22,8 @@ struct op {
 	bool started;
 	struct http_request *req; /* under way */
 	bool storing;		  /* its new token is being written (account_store_token) */
+	bool intent;		  /* cluster mode: a refresh whose intent is asked for or written */
+	bool asked;		  /* a request went to Meta and has not been answered */
 	struct waiter *waiters;
 	struct op *next;
 };
@@ -42,6 +44,10 @@ static void op_free(struct op *op)
 	free_waiters(op->waiters);
 	if (op->storing)
 		account_store_forget(op->account);
+	/* an intent stays while Meta may have answered (CLUSTER.md), else it goes */
+	if (op->intent && !op->asked && op->account->ctx->cluster)
+		op->account->ctx->cluster->intent_cancel(op->account->ctx->cluster->userdata,
+							 op->account);
 	app_dequeue(app, &op->slot);
 	if (op->req)
 		app_cancel(app, TAKE_PTR(op->req));
@@ -120,23 +126,42 @@ static void wait_turn(struct account *a, struct op *op)
 
 static void on_answer(const struct http_response *r, void *userdata);
 
+/* Cluster mode: whether this host may call Meta for the operation now (an
+ * import or an enrolment goes from whichever host an admin asked). */
+static bool may_call(struct account *a, const struct op *op, char *why, size_t len)
+{
+	const struct engine_cluster *c = a->ctx->cluster;
+
+	if (!c || (op->st.kind != OP_REFRESH && op->st.kind != OP_CHECK))
+		return true;
+	return c->may_call(c->userdata, a, why, len);
+}
+
 static int slot_send(struct app_request *slot)
 {
 	struct op *op = container_of(slot, struct op, slot);
 	struct account *a = op->account;
 	_cleanup_secret_ struct secret *url = NULL, *form = NULL;
-	int k = steps_request(a, &op->st, &url, &form);
+	char why[192];
+	int k;
 
+	if (!may_call(a, op, why, sizeof(why))) {
+		/* the lease may lapse before Meta answers: nothing goes out */
+		log_account(LOG_INFO, a->name, a->app->name, NULL, "not sent: %s", why);
+		finish(a, -EREMOTEIO, why);
+		return -EREMOTEIO;
+	}
+	k = steps_request(a, &op->st, &url, &form);
 	if (k >= 0)
 		k = app_submit(a->app, url, form, on_answer, op, &op->req);
 	if (k < 0) {
-		char why[128];
 		errno = -k;
 		snprintf(why, sizeof(why), "cannot send the request: %m");
 		log_account_errno(LOG_ERR, k, a->name, a->app->name, "%s", why);
 		finish(a, -EIO, why);
 		return k;
 	}
+	op->asked = true;
 	a->activity = steps_is_check(&op->st)	 ? ACTIVITY_CHECKING
 		      : steps_own_token(&op->st) ? ACTIVITY_REFRESHING
 						 : ACTIVITY_ACQUIRING;
@@ -196,6 +221,7 @@ static void on_answer(const struct http_response *r, void *userdata)
 				.backoff_level = own_now->backoff_level };
 
 	op->req = NULL; /* the request frees itself after this callback */
+	op->asked = false;
 	a->activity = ACTIVITY_IDLE;
 	graph_classify(r->error, r->error_text, r->status, r->body, r->body_len,
 		       steps_flags(op->st.step), &v);
@@ -243,10 +269,27 @@ static void on_stored(struct account *a, int error, void *userdata)
 
 /* ---- starting ---- */
 
+/* Cluster mode: the refresh's intent is in the store (or not). */
+static void intent_done(struct account *a, int error, const char *why)
+{
+	struct op *op = a->ops;
+
+	if (!op || !op->intent)
+		return;
+	if (error < 0) {
+		op->intent = false; /* nothing to withdraw */
+		finish(a, error, why);
+		return;
+	}
+	op->st.step = steps_first(a, &op->st);
+	wait_turn(a, op);
+}
+
 static void start(struct account *a)
 {
 	struct op *op = a->ops;
 	int64_t now = a->ctx->now();
+	char why[192];
 	int k;
 
 	if (!op || op->started)
@@ -263,6 +306,21 @@ static void start(struct account *a)
 	if (!op->slot.scheduled && account_paused(a, now)) {
 		char msg[128];
 		finish(a, -EBUSY, paused_message(a, now, msg, sizeof(msg)));
+		return;
+	}
+	if (!may_call(a, op, why, sizeof(why))) {
+		finish(a, -EREMOTEIO, why);
+		return;
+	}
+	if (op->st.kind == OP_REFRESH && a->ctx->cluster) {
+		/* the store hears first, so that no other host refreshes it too */
+		op->intent = true;
+		a->activity = ACTIVITY_WAITING;
+		k = a->ctx->cluster->intent(a->ctx->cluster->userdata, a, intent_done);
+		if (k < 0) {
+			op->intent = false;
+			finish(a, -EREMOTEIO, "the cluster store cannot be asked now");
+		}
 		return;
 	}
 	op->st.step = steps_first(a, &op->st);
@@ -388,6 +446,10 @@ void operation_on_deadline(struct account *a, int64_t now)
 
 	if (a->ops || account_deadline(a, now) > now)
 		return;
+	if (a->ctx->cluster && !a->ctx->cluster->may_call(a->ctx->cluster->userdata, a, NULL, 0)) {
+		account_changed(a); /* another host calls Meta for it: files the expiry */
+		return;
+	}
 	if (account_expired_by_time(a, now)) {
 		account_changed(a);
 		return;

@@ -8,6 +8,7 @@
 #include "basic/util.h"
 #include "conf/config-load.h"
 #include "engine/account-record.h"
+#include "engine/cluster-link.h"
 #include "engine/hooks.h"
 #include "engine/operation.h"
 #include "engine/sink.h"
@@ -206,7 +207,12 @@ int reload_from_file(struct manager *m, struct config_diag *diag)
 		if (!streq_ptr(c->metrics_listen, m->config->metrics_listen))
 			log_warning("%s: a 'metrics_listen' change takes effect at the next start",
 				    m->config_path);
+		if (!c->cluster != !m->cluster)
+			log_warning("%s: a 'cluster' change takes effect at the next start",
+				    m->config_path);
 		r = reload_apply(m, c);
+		if (r >= 0 && m->cluster)
+			cluster_link_reloaded(m->cluster, c);
 		if (r >= 0 && m->metrics_http &&
 		    metrics_http_set_password(m->metrics_http, m->config->metrics_password) < 0)
 			log_error("%s: cannot apply the new metrics password", m->config_path);

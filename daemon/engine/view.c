@@ -131,6 +131,11 @@ static bool next_app(void *userdata, size_t *cursor, struct render_app *ret)
 	for (; *cursor < set->n_apps && !set->accounts_only; (*cursor)++)
 		if (!set->app_seen || set->app_seen[*cursor]) {
 			view_app(set->apps[(*cursor)++], set->src.now, ret);
+			if (set->cluster) {
+				ret->clustered = true;
+				ret->owner = cluster_link_owner(set->cluster, ret->name);
+				ret->owned = cluster_link_owns(set->cluster, ret->name);
+			}
 			return true;
 		}
 	return false;
@@ -159,6 +164,17 @@ int view_set_init(struct view_set *set, int64_t now)
 		.account = next_account,
 		.app = next_app,
 	};
+	if (set->cluster) {
+		set->cluster_view = (struct render_cluster){
+			.name = cluster_link_name(set->cluster),
+			.host = cluster_link_host(set->cluster),
+			.store_up = cluster_link_store_up(set->cluster),
+			.store_error = cluster_link_error(set->cluster),
+		};
+		set->cluster_view.hosts =
+			cluster_link_hosts(set->cluster, &set->cluster_view.n_hosts);
+		set->src.cluster = &set->cluster_view;
+	}
 	return 0;
 }
 

@@ -9,6 +9,7 @@
 
 #include "engine/account.h"
 #include "engine/app.h"
+#include "engine/cluster-link.h"
 #include "serve/listener.h"
 #include "serve/render.h"
 
@@ -27,6 +28,8 @@ struct view_set {
 	bool last_reload_ok;
 	bool accounts_only; /* no apps: a piece of a streamed status answer */
 	bool *app_seen;	    /* for a non-admin: the apps of the accounts it may read */
+	const struct cluster_link *cluster; /* cluster mode, or NULL */
+	struct render_cluster cluster_view;
 	struct render_source src;
 };
 

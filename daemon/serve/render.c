@@ -119,6 +119,31 @@ static cJSON *app_json(const struct render_app *app)
 	if (app->credentials_error)
 		cJSON_AddStringToObject(o, "error", app->credentials_error);
 	add_time(o, "api_version_expires_at", app->api_version_expires_at, true);
+	if (app->clustered) {
+		if (app->owner)
+			cJSON_AddStringToObject(o, "owner", app->owner);
+		else
+			cJSON_AddNullToObject(o, "owner");
+	}
+	return o;
+}
+
+static cJSON *cluster_json(const struct render_cluster *c)
+{
+	cJSON *o = cJSON_CreateObject(), *hosts = cJSON_CreateArray();
+
+	if (!o || !hosts) {
+		cJSON_Delete(o);
+		cJSON_Delete(hosts);
+		return NULL;
+	}
+	cJSON_AddStringToObject(o, "name", c->name);
+	cJSON_AddStringToObject(o, "host", c->host);
+	cJSON_AddStringToObject(o, "store", c->store_up ? "ok" : "unreachable");
+	cJSON_AddStringToObject(o, "store_error", c->store_error ?: "");
+	for (size_t i = 0; i < c->n_hosts; i++)
+		cJSON_AddItemToArray(hosts, cJSON_CreateString(c->hosts[i]));
+	cJSON_AddItemToObject(o, "hosts", hosts);
 	return o;
 }
 
@@ -191,6 +216,8 @@ char *render_status_tail(const struct render_source *s, const struct render_tall
 	for (size_t i = 0; s->app(s->userdata, &i, &app);)
 		cJSON_AddItemToArray(apps, app_json(&app));
 	cJSON_AddItemToObject(tail, "apps", apps);
+	if (s->cluster)
+		cJSON_AddItemToObject(tail, "cluster", cluster_json(s->cluster));
 	/* {"summary":…,"apps":[…]} becomes ],"summary":…,"apps":[…]} */
 	text = cJSON_PrintUnformatted(tail);
 	cJSON_Delete(tail);
@@ -350,6 +377,15 @@ static void app_metrics(FILE *f, const struct render_source *s)
 	for (size_t k = 0; s->app(s->userdata, &k, &app);)
 		fprintf(f, "igtokend_app_throttled_total{app=\"%s\"} %u\n", app.name,
 			app.rl->throttle_count);
+	if (!s->cluster)
+		return;
+	help(f, "cluster_store_up", "gauge", "1 while the cluster store answers (CONTRACT 13).");
+	fprintf(f, "igtokend_cluster_store_up %d\n", s->cluster->store_up);
+	help(f, "cluster_hosts", "gauge", "Hosts holding a session lease in the cluster store.");
+	fprintf(f, "igtokend_cluster_hosts %zu\n", s->cluster->n_hosts);
+	help(f, "cluster_app_owned", "gauge", "1 if this host calls Meta for the app.");
+	for (size_t k = 0; s->app(s->userdata, &k, &app);)
+		fprintf(f, "igtokend_cluster_app_owned{app=\"%s\"} %d\n", app.name, app.owned);
 }
 
 char *render_metrics(const struct render_source *s)

@@ -44,6 +44,18 @@ struct render_app {
 	const char *credentials;	/* ok, rejected, unknown (CONTRACT 12.2) */
 	const char *credentials_error;	/* what Meta said, while rejected */
 	int64_t api_version_expires_at; /* 0: not known */
+	bool clustered;			/* cluster mode: owner is shown (NULL: none known) */
+	bool owned;			/* by this host */
+	const char *owner;
+};
+
+/* Cluster mode (CONTRACT 13): the store and the hosts as this host sees them. */
+struct render_cluster {
+	const char *name, *host;
+	bool store_up;
+	const char *store_error; /* "" when up */
+	char *const *hosts;	 /* the live hosts, sorted */
+	size_t n_hosts;
 };
 
 struct render_source {
@@ -51,6 +63,7 @@ struct render_source {
 	int64_t now;
 	int64_t started;     /* when the daemon started (Unix seconds) */
 	bool last_reload_ok; /* the last reload (or the start) applied its configuration */
+	const struct render_cluster *cluster; /* NULL: a single host */
 	const char *const *state_names;
 	unsigned n_states;
 	/* The next account or app to show from *cursor on (only what the caller may

@@ -305,6 +305,7 @@ def route(method, path, q, form):
                 # [A] "at least 24 hours old" is [D]; Meta's answer to a younger token is not
                 return err(100, None, "Tokens can be refreshed only once they are 24 hours old")
             t, life = issue("long", info["user_id"], info["scopes"], "ig")  # [D] 60 days from now
+            STATE["tokens"][t]["refreshed_from"] = q["access_token"]  # for tests: double refreshes
             if not cfg["keep_old"]:
                 info["valid"] = False
             return 200, {"access_token": t, "token_type": "bearer", "expires_in": life}, ig_buc_headers(info)
