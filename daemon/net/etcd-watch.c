@@ -11,7 +11,11 @@
 struct etcd_watch {
 	struct etcd_client *client;
 	struct http_request *req;
-	sd_event_source *dead, *end;
+	sd_event_source *dead, *end, *deliver;
+	/* lines as they came, handed on from the event loop: a callback may call
+	 * etcd, which libcurl refuses from inside its own callbacks */
+	char **lines;
+	size_t *lens, n_lines;
 	uint64_t dead_usec;
 	const struct etcd_watch_ops *ops;
 	void *userdata;
@@ -28,6 +32,11 @@ void etcd_watch_free(struct etcd_watch *w)
 		http_request_cancel(w->req);
 	sd_event_source_disable_unref(w->dead);
 	sd_event_source_disable_unref(w->end);
+	sd_event_source_disable_unref(w->deliver);
+	for (size_t i = 0; i < w->n_lines; i++)
+		free(w->lines[i]);
+	free(w->lines);
+	free(w->lens);
 	free(w);
 }
 
@@ -54,18 +63,12 @@ static void end_soon(struct etcd_watch *w, int error, const char *why)
 		(void)sd_event_source_set_description(w->end, "etcd-watch-end");
 }
 
-static void on_line(const char *line, size_t len, void *userdata)
+static void take_line(struct etcd_watch *w, const char *line, size_t len)
 {
-	struct etcd_watch *w = userdata;
 	struct etcd_watch_msg m;
 	char why[160];
 	int code;
 
-	if (w->end)
-		return;
-	(void)sd_event_source_set_time_relative(w->dead, w->dead_usec);
-	if (len == 0)
-		return;
 	if (etcd_parse_watch(line, len, &m) < 0) {
 		if (etcd_parse_error(line, len, &code, why, sizeof(why)) > 0)
 			end_soon(w, -EPROTO, why);
@@ -83,11 +86,56 @@ static void on_line(const char *line, size_t len, void *userdata)
 	etcd_watch_msg_clear(&m);
 }
 
+static int on_deliver(sd_event_source *s, void *userdata)
+{
+	struct etcd_watch *w = userdata;
+	(void)s;
+
+	for (size_t i = 0; i < w->n_lines; i++) {
+		if (!w->end)
+			take_line(w, w->lines[i], w->lens[i]);
+		free(w->lines[i]);
+	}
+	w->n_lines = 0;
+	return 0;
+}
+
+static void on_line(const char *line, size_t len, void *userdata)
+{
+	struct etcd_watch *w = userdata;
+	char **lines;
+	size_t *lens;
+	char *copy;
+
+	if (w->end)
+		return;
+	(void)sd_event_source_set_time_relative(w->dead, w->dead_usec);
+	if (len == 0)
+		return;
+	lines = reallocarray(w->lines, w->n_lines + 1, sizeof(*lines));
+	if (lines)
+		w->lines = lines;
+	lens = reallocarray(w->lens, w->n_lines + 1, sizeof(*lens));
+	if (lens)
+		w->lens = lens;
+	copy = lines && lens ? strndup(line, len) : NULL;
+	if (!copy) {
+		end_soon(w, -ENOMEM, "out of memory");
+		return;
+	}
+	w->lines[w->n_lines] = copy;
+	w->lens[w->n_lines++] = len;
+	(void)sd_event_source_set_enabled(w->deliver, SD_EVENT_ONESHOT);
+}
+
 static void on_closed(const struct http_response *r, void *userdata)
 {
 	struct etcd_watch *w = userdata;
 
 	w->req = NULL; /* freed by http.c after this */
+	/* the lines before the end first: they may say why it ended (outside
+	 * libcurl's callbacks here: a callback may call etcd) */
+	(void)on_deliver(NULL, w);
 	if (r->error || r->status != 200)
 		etcd_client_failed(w->client);
 	end_soon(w, r->error ?: -ECONNRESET, r->error ? r->error_text : "etcd closed the watch");
@@ -139,6 +187,12 @@ int etcd_watch(struct etcd_client *c, const char *key, const char *range_end,
 	k = sd_event_add_time_relative(etcd_client_event(c), &w->dead, CLOCK_MONOTONIC, dead_usec,
 				       100 * USEC_PER_MSEC, on_dead, w);
 	if (k >= 0)
+		k = sd_event_add_defer(etcd_client_event(c), &w->deliver, on_deliver, w);
+	if (k >= 0) /* before the end of the stream is told (end_soon) */
+		k = sd_event_source_set_priority(w->deliver, SD_EVENT_PRIORITY_IMPORTANT);
+	if (k >= 0)
+		k = sd_event_source_set_enabled(w->deliver, SD_EVENT_OFF);
+	if (k >= 0)
 		k = etcd_client_url(c, "/v3/watch", &url);
 	if (k >= 0)
 		k = http_post_json(etcd_client_http(c), url, auth, body, on_line, on_closed, w,
@@ -148,6 +202,7 @@ int etcd_watch(struct etcd_client *c, const char *key, const char *range_end,
 		return k;
 	}
 	(void)sd_event_source_set_description(w->dead, "etcd-watch-dead");
+	(void)sd_event_source_set_description(w->deliver, "etcd-watch-deliver");
 	if (ret)
 		*ret = w;
 	return 0;

@@ -6,7 +6,8 @@
 #include "net/etcd.h"
 
 /* One watch stream from start_revision (0: now) with progress notifications
- * and prev_kv. message() gets every line (created, events, progress); ended()
+ * and prev_kv. message() gets every line (created, events, progress), from the
+ * event loop (not from inside libcurl: it may call etcd); ended()
  * is the last callback: the stream closed, etcd cancelled it (compact_revision
  * says how far it compacted), or nothing came for dead_usec (a dead stream:
  * -ETIMEDOUT). The watch is freed after ended(); neither callback may free it. */
