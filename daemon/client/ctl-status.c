@@ -126,23 +126,56 @@ static void usage_figures(const cJSON *u, char f[3][16])
 	}
 }
 
-static void print_apps(const cJSON *apps, int64_t now)
+/* The owner column (cluster mode: CONTRACT 13): each app's owner, "-" for none. */
+static void print_apps(const cJSON *apps, bool clustered, int64_t now)
 {
 	const cJSON *a;
 
 	if (cJSON_GetArraySize(apps) == 0)
 		return;
-	printf("\n%-24s %-8s %-10s %-10s %-12s %s\n", "APP", "CALLS", "TIME", "CPU", "PAUSED",
-	       "CREDENTIALS");
+	printf("\n%-24s %-8s %-10s %-10s %-12s %s%s\n", "APP", "CALLS", "TIME", "CPU", "PAUSED",
+	       clustered ? "OWNER        " : "", "CREDENTIALS");
 	cJSON_ArrayForEach (a, apps) {
-		char paused[32], f[3][16];
+		char paused[32], f[3][16], owner[24] = "";
 
 		usage_figures(cJSON_GetObjectItemCaseSensitive(a, "usage"), f);
 		ctl_relative(a, "paused_until", now, false, paused, sizeof(paused));
-		printf("%-24s %-8s %-10s %-10s %-12s %s%s%s\n", ctl_string(a, "name") ?: "?", f[0],
-		       f[1], f[2], paused, ctl_string(a, "credentials") ?: "-",
+		if (clustered)
+			snprintf(owner, sizeof(owner), "%-12s ", ctl_string(a, "owner") ?: "-");
+		printf("%-24s %-8s %-10s %-10s %-12s %s%s%s%s\n", ctl_string(a, "name") ?: "?",
+		       f[0], f[1], f[2], paused, owner, ctl_string(a, "credentials") ?: "-",
 		       ctl_string(a, "error") ? ": " : "", ctl_string(a, "error") ?: "");
 	}
+}
+
+/* "cluster prod: this host web-1; store ok; hosts web-1, web-2" */
+static void print_cluster(const cJSON *c)
+{
+	const cJSON *h;
+	char *why;
+	bool first = true;
+
+	if (!c)
+		return;
+	why = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "store_error"));
+	printf("\ncluster %s: this host %s; store %s", ctl_string(c, "name") ?: "?",
+	       ctl_string(c, "host") ?: "?", ctl_string(c, "store") ?: "?");
+	if (why && *why)
+		printf(" (%s)", string_scrub_controls(why));
+	printf("; hosts");
+	cJSON_ArrayForEach (h, cJSON_GetObjectItemCaseSensitive(c, "hosts")) {
+		printf("%s %s", first ? "" : ",",
+		       string_scrub_controls(cJSON_GetStringValue(h)) ?: "?");
+		first = false;
+	}
+	printf("%s", first ? " none" : "");
+	first = true;
+	cJSON_ArrayForEach (h, cJSON_GetObjectItemCaseSensitive(c, "config_differs")) {
+		printf("%s %s", first ? "; configuration differs on" : ",",
+		       string_scrub_controls(cJSON_GetStringValue(h)) ?: "?");
+		first = false;
+	}
+	putchar('\n');
 }
 
 /* Text broken at spaces to fit width (0: one line), each line ending in a newline. */
@@ -176,7 +209,9 @@ void ctl_status_print(const cJSON *ans, const struct status_view *v)
 	}
 	print_accounts(accounts, v, now);
 	print_warnings(accounts, v);
-	print_apps(cJSON_GetObjectItemCaseSensitive(ans, "apps"), now);
+	print_apps(cJSON_GetObjectItemCaseSensitive(ans, "apps"),
+		   cJSON_GetObjectItemCaseSensitive(ans, "cluster") != NULL, now);
+	print_cluster(cJSON_GetObjectItemCaseSensitive(ans, "cluster"));
 }
 
 /* ---- one account ---- */

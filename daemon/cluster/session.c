@@ -27,7 +27,7 @@ struct cluster_session {
 	bool up, registered, kept; /* kept: renewed in this round */
 	bool lapsed;		   /* said once: the lease is not surely alive */
 	char error[192];
-	char **hosts;
+	char **hosts, **infos; /* infos[i]: the value of hosts[i]'s key */
 	size_t n_hosts;
 	void (*stopped)(void *userdata);
 	void *stopped_userdata;
@@ -107,14 +107,25 @@ static void on_answer(const struct etcd_answer *a, void *userdata)
 		bool same = a->kvs.n == s->n_hosts;
 		size_t skip = strlen(s->hosts_prefix);
 		for (size_t i = 0; same && i < a->kvs.n; i++)
-			same = streq(a->kvs.kv[i].key + skip, s->hosts[i]);
+			same = streq(a->kvs.kv[i].key + skip, s->hosts[i]) &&
+			       streq((const char *)a->kvs.kv[i].value, s->infos[i]);
 		if (!same) {
 			strv_free(s->hosts);
+			strv_free(s->infos);
 			s->hosts = calloc(a->kvs.n + 1, sizeof(char *));
+			s->infos = calloc(a->kvs.n + 1, sizeof(char *));
 			s->n_hosts = 0;
-			for (size_t i = 0; s->hosts && i < a->kvs.n; i++)
-				if ((s->hosts[s->n_hosts] = strdup(a->kvs.kv[i].key + skip)))
-					s->n_hosts++;
+			for (size_t i = 0; s->hosts && s->infos && i < a->kvs.n; i++) {
+				s->hosts[s->n_hosts] = strdup(a->kvs.kv[i].key + skip);
+				s->infos[s->n_hosts] = strdup((const char *)a->kvs.kv[i].value);
+				if (!s->hosts[s->n_hosts] || !s->infos[s->n_hosts]) {
+					free(s->hosts[s->n_hosts]);
+					free(s->infos[s->n_hosts]);
+					s->hosts[s->n_hosts] = s->infos[s->n_hosts] = NULL;
+					break;
+				}
+				s->n_hosts++;
+			}
 			changed(s);
 		}
 		return; /* a round ends here */
@@ -240,6 +251,7 @@ struct cluster_session *cluster_session_free(struct cluster_session *s)
 	sd_event_source_disable_unref(s->tick);
 	sd_event_unref(s->event);
 	strv_free(s->hosts);
+	strv_free(s->infos);
 	free(s->host);
 	free(s->info);
 	free(s->host_key);
@@ -292,6 +304,23 @@ uint64_t cluster_session_alive_until(const struct cluster_session *s)
 bool cluster_session_alive_for(const struct cluster_session *s, uint64_t margin_usec)
 {
 	return s->alive_until > now_monotonic_usec() + margin_usec;
+}
+
+const char *cluster_session_host_info(const struct cluster_session *s, size_t i)
+{
+	return i < s->n_hosts && s->infos ? s->infos[i] : NULL;
+}
+
+int cluster_session_set_info(struct cluster_session *s, const char *info)
+{
+	char *copy = strdup(info);
+
+	if (!copy)
+		return -ENOMEM;
+	free(s->info);
+	s->info = copy;
+	s->registered = false; /* put again in the next round */
+	return 0;
 }
 
 char *const *cluster_session_hosts(const struct cluster_session *s, size_t *ret_n)

@@ -54,5 +54,9 @@ uint64_t cluster_session_alive_until(const struct cluster_session *s);
 /* Whether the lease is surely alive from now until now + margin_usec
  * (a Meta call that may take that long may be sent). */
 bool cluster_session_alive_for(const struct cluster_session *s, uint64_t margin_usec);
-/* The hosts holding a session lease, as last read (sorted). */
+/* The hosts holding a session lease, as last read (sorted), and what the i-th
+ * one published (its key's value). */
 char *const *cluster_session_hosts(const struct cluster_session *s, size_t *ret_n);
+const char *cluster_session_host_info(const struct cluster_session *s, size_t i);
+/* What this host publishes from now on (put again at the next round). */
+int cluster_session_set_info(struct cluster_session *s, const char *info);

@@ -5,7 +5,7 @@
 
 #include "basic/util.h"
 
-enum kind { INTENT, COMMIT, READ, WITHDRAW };
+enum kind { INTENT, COMMIT, READ, WITHDRAW, FENCED };
 
 struct call {
 	enum kind kind;
@@ -69,8 +69,8 @@ static void on_answer(const struct etcd_answer *a, void *userdata)
 			r.value_len = tok ? tok->value_len : 0;
 			r.mod_revision = tok ? tok->mod_revision : 0;
 		}
-		if (call->kind == COMMIT && r.done)
-			r.revision = a->header.revision;
+		if ((call->kind == COMMIT || call->kind == INTENT) && r.done)
+			r.revision = a->header.revision; /* the key's new mod revision */
 		if (call->kind == INTENT && !r.done) {
 			r.owner_changed = !second || second->create_revision != call->epoch;
 			intent = only(&a->txn, 2);
@@ -157,6 +157,21 @@ int cluster_tok_commit(struct etcd_client *c, const struct cluster_tok_keys *k, 
 	const struct etcd_op read = { .kind = ETCD_OP_RANGE, .key = k->tok };
 
 	return send(c, COMMIT, &(struct etcd_txn){ &cmp, 1, ops, &read, 2, 1 }, 0, NULL, 0, cb,
+		    userdata);
+}
+
+int cluster_tok_put_fenced(struct etcd_client *c, const char *owner_key, int64_t epoch,
+			   const char *key, const unsigned char *value, size_t len,
+			   cluster_tok_cb_t cb, void *userdata)
+{
+	const struct etcd_cmp cmp = { .key = owner_key, .target = ETCD_CREATE, .number = epoch };
+	const struct etcd_op put = {
+		.kind = ETCD_OP_PUT, .key = key, .value = value, .value_len = len
+	};
+
+	if (epoch <= 0)
+		return -EINVAL;
+	return send(c, FENCED, &(struct etcd_txn){ &cmp, 1, &put, NULL, 1, 0 }, epoch, NULL, 0, cb,
 		    userdata);
 }
 

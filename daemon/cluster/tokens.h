@@ -31,7 +31,7 @@ struct cluster_tok_result {
 	bool maybe_applied;
 	bool done;	    /* the intent is written / the token committed */
 	bool owner_changed; /* intent refused: the app's owner is not of that epoch */
-	int64_t revision;   /* done: the token key's new mod revision (commit) */
+	int64_t revision;   /* done: the key written's new mod revision (commit, intent) */
 	/* refused: the token key as it is now (value NULL, mod 0: none) */
 	const unsigned char *value;
 	size_t value_len;
@@ -61,6 +61,11 @@ int cluster_tok_withdraw(struct etcd_client *c, const struct cluster_tok_keys *k
 int cluster_tok_commit(struct etcd_client *c, const struct cluster_tok_keys *k, int64_t base,
 		       const unsigned char *sealed, size_t len, cluster_tok_cb_t cb,
 		       void *userdata);
+/* A value only the app's owner of that epoch may write (its rate-limit state):
+ * If(CREATE(apps/<app>/owner) == epoch) Then(Put(key)). done: written. */
+int cluster_tok_put_fenced(struct etcd_client *c, const char *owner_key, int64_t epoch,
+			   const char *key, const unsigned char *value, size_t len,
+			   cluster_tok_cb_t cb, void *userdata);
 /* The token and intent keys as they are (done: the token key holds exactly
  * `sealed`, when given: a commit that may have been applied was). */
 int cluster_tok_read(struct etcd_client *c, const struct cluster_tok_keys *k,

@@ -3,6 +3,7 @@
 
 #include <sodium.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "basic/log.h"
 #include "basic/tokencache.h"
@@ -281,4 +282,38 @@ int account_read_token(struct account *a, int64_t now, struct token_view *ret)
 	}
 	a->reads++;
 	return 0;
+}
+
+const char *account_paused_message(const struct account *a, int64_t now, char *buf, size_t len)
+{
+	char d[32];
+
+	if (account_rl(a)->paused_until > now) {
+		format_duration(account_rl(a)->paused_until - now, d, sizeof(d));
+		snprintf(buf, len, "account '%s' is paused by Meta's rate limits for %s", a->name,
+			 d);
+	} else {
+		format_duration(a->app->rl.paused_until - now, d, sizeof(d));
+		snprintf(buf, len, "app '%s' is paused by Meta's rate limits for %s", a->app->name,
+			 d);
+	}
+	return buf;
+}
+
+const char *account_too_early_message(const struct account *a, int64_t when, int64_t now, char *buf,
+				      size_t len)
+{
+	char age[32], wait[32], at[64];
+	time_t t = (time_t)when;
+	struct tm tm;
+
+	format_duration(now - a->issued_at, age, sizeof(age));
+	format_duration(when - now, wait, sizeof(wait));
+	gmtime_r(&t, &tm);
+	strftime(at, sizeof(at), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	snprintf(buf, len,
+		 "the token is %s old and Meta refreshes tokens only once they are min_age old: "
+		 "refresh after %s (in %s)",
+		 age, at, wait);
+	return buf;
 }

@@ -141,6 +141,11 @@ struct rl_state *account_rl_take(struct account *a);
  * figures older than RL_USAGE_TTL). */
 void account_rl_settle(struct account *a, int64_t now);
 int64_t account_too_early(const struct account *a, int64_t now);
+/* For people: why an admin's refresh is not sent now (paused by Meta; too
+ * young to refresh until when). */
+const char *account_paused_message(const struct account *a, int64_t now, char *buf, size_t len);
+const char *account_too_early_message(const struct account *a, int64_t when, int64_t now, char *buf,
+				      size_t len);
 
 /* Reports upward (ctx->events): recompute and announce; a new token is served. */
 void account_changed(struct account *a);

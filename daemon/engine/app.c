@@ -58,6 +58,8 @@ static void persist(struct app *app)
 		log_full(LOG_WARNING, r, NULL, app->name, NULL,
 			 "cannot store the rate-limit state (a restart would forget the pause): "
 			 "%m");
+	else if (app->ctx->cluster && app->ctx->cluster->app_changed)
+		app->ctx->cluster->app_changed(app->ctx->cluster->userdata, app);
 }
 
 int app_new(const struct engine_ctx *ctx, const struct app_config *cfg, struct app **ret)
@@ -348,6 +350,12 @@ static void slot_freed(struct app *app)
 		schedule_reconfigure(app);
 }
 
+void app_release(struct app *app)
+{
+	slot_freed(app);
+	dispatch(app);
+}
+
 void app_cancel(struct app *app, struct http_request *req)
 {
 	if (!req)
@@ -395,6 +403,35 @@ static void credentials_answer(struct app *app, enum verdict v, const char *why,
 			 "meanwhile",
 			 why ?: "");
 	wake_at(app, app->credentials_until);
+}
+
+void app_take_rl(struct app *app, const struct app_record *rec, const char *from)
+{
+	int64_t now = app->ctx->now();
+	struct app_record mine = { .paused_until = app->rl.paused_until,
+				   .throttle_count = app->rl.throttle_count,
+				   .backoff_level = app->rl.backoff_level };
+	int r;
+
+	if (rec->paused_until == mine.paused_until && rec->throttle_count == mine.throttle_count &&
+	    rec->backoff_level == mine.backoff_level)
+		return;
+	app->rl.paused_until = rec->paused_until;
+	app->rl.throttle_count = rec->throttle_count;
+	app->rl.backoff_level = rec->backoff_level;
+	app->rl.probe = rec->paused_until > now;
+	r = vault_store_app(app->ctx->vault, app->name, rec);
+	if (r < 0)
+		log_full(LOG_WARNING, r, NULL, app->name, NULL,
+			 "cannot store the rate-limit state from %s: %m", from);
+	if (rec->paused_until > now && rec->paused_until != mine.paused_until) {
+		char d[32];
+		format_duration(rec->paused_until - now, d, sizeof(d));
+		log_app(LOG_WARNING, app->name, "paused by Meta's rate limits for %s (from %s)", d,
+			from);
+		wake_at(app, rec->paused_until);
+	}
+	pause_changed(app);
 }
 
 static void log_pause(struct app *app, const char *who, int64_t paused, int64_t now, bool throttled)

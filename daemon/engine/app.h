@@ -90,6 +90,10 @@ void app_dequeue(struct app *app, struct app_request *r);
 /* A waiting request may go now (someone waits for it): the queue is looked at again. */
 void app_kick(struct app *app);
 bool app_paused(const struct app *app, int64_t now);
+/* Cluster mode: the app's rate-limit state as its owner wrote it in the store
+ * (from: who, for the log), kept in the vault too. */
+struct app_record;
+void app_take_rl(struct app *app, const struct app_record *rec, const char *from);
 
 /* From a send callback: the request goes out; cb runs once with Meta's answer,
  * which must then reach app_on_answer(). */
@@ -100,5 +104,8 @@ int app_submit(struct app *app, const struct secret *url, const struct secret *f
  * Returns when the request's account is now paused on its own, else 0. */
 int64_t app_on_answer(struct app *app, const struct http_response *r, enum verdict v,
 		      const char *why, struct app_request *req);
+/* A request whose send callback returned 0 without submitting (it kept its
+ * turn for a while: cluster mode's intent) sent nothing after all. */
+void app_release(struct app *app);
 /* A request under way is given up (its account leaves): cancelled, its slot freed. */
 void app_cancel(struct app *app, struct http_request *req);

@@ -4,6 +4,8 @@
  * vault: engine/cluster-sync.c. */
 #include "engine/cluster-link.h"
 
+#include <cjson/cJSON.h>
+#include <sodium.h>
 #include <stdio.h>
 
 #include "basic/log.h"
@@ -11,6 +13,9 @@
 #include "cluster/keycheck.h"
 #include "cluster/owner.h"
 #include "cluster/session.h"
+#include "engine/cluster-admin.h"
+#include "engine/cluster-intent.h"
+#include "engine/cluster-rl.h"
 #include "engine/cluster-sync.h"
 
 #define TICK_USEC (1 * USEC_PER_SEC)
@@ -48,6 +53,13 @@ static bool link_may_call(void *userdata, const struct account *a, char *why, si
 	return false;
 }
 
+/* A key of the prefix that is not a token's. */
+static void other_key(struct cluster_link *l, const struct etcd_kv *kv)
+{
+	cluster_rl_take(l, kv);
+	cluster_admin_take(l, kv);
+}
+
 /* ---- start-up: the key check first, then the session, owners, tokens ---- */
 
 static void on_owner_changed(struct cluster_owner *o, const char *app, void *userdata)
@@ -60,10 +72,108 @@ static void on_owner_changed(struct cluster_owner *o, const char *app, void *use
 		l->ops->changed(l->userdata);
 }
 
+static bool same_hosts(char *const *x, char *const *y)
+{
+	size_t i = 0;
+
+	for (; x && y && x[i] && y[i]; i++)
+		if (!streq(x[i], y[i]))
+			return false;
+	return (!x || !x[i]) && (!y || !y[i]);
+}
+
+/* A digest of what must be the same on every host (apps, accounts, refresh
+ * and rate-limit settings), keyed from the vault key: comparable between
+ * hosts, meaningless to anyone without the key. */
+static int config_digest(const struct config *c, const struct secret *key, char out[33])
+{
+	_cleanup_free_ char *text = NULL;
+	unsigned char h[16], k[crypto_generichash_KEYBYTES];
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	const struct refresh_config *r = &c->refresh;
+
+	if (!f)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->n_apps; i++) {
+		const struct app_config *a = c->apps[i];
+		fprintf(f, "app %s %d %s %s %s %s\n", a->name, (int)a->platform, a->app_id ?: "",
+			a->api_url ?: "", a->oauth_url ?: "", a->api_version ?: "");
+	}
+	for (size_t i = 0; i < c->n_accounts; i++) {
+		const struct account_config *a = c->accounts[i];
+		fprintf(f, "account %s %s", a->name, a->app_name);
+		for (size_t s = 0; a->scopes && a->scopes[s]; s++)
+			fprintf(f, " %s", a->scopes[s]);
+		fputc('\n', f);
+	}
+	fprintf(f, "refresh %lld %lld %lld %lld %lld %lld %lld %lld rl %lld %lld\n",
+		(long long)r->before_expiry, (long long)r->min_age, (long long)r->jitter,
+		(long long)r->retry_initial, (long long)r->retry_max, (long long)r->timeout,
+		(long long)r->validate_every, (long long)r->max_in_flight,
+		(long long)c->rate_limit.slow_above, (long long)c->rate_limit.stop_above);
+	if (fclose(f) != 0)
+		return -ENOMEM;
+	crypto_generichash(k, sizeof(k), (const unsigned char *)"igtokend config digest", 22,
+			   (const unsigned char *)key->data, key->len);
+	crypto_generichash(h, sizeof(h), (const unsigned char *)text, len, k, sizeof(k));
+	sodium_memzero(k, sizeof(k));
+	sodium_bin2hex(out, 33, h, sizeof(h));
+	return 0;
+}
+
+/* What this host publishes in hosts/<host>. */
+static int make_info(struct cluster_link *l, const struct config *c)
+{
+	char *info = NULL;
+	int r = config_digest(c, vault_key(l->vault), l->digest);
+
+	if (r < 0)
+		return r;
+	if (asprintf(&info, "{\"version\":\"%s\",\"started_at\":%lld,\"config\":\"%s\"}",
+		     IGTOKEND_VERSION, (long long)l->started_at, l->digest) < 0)
+		return -ENOMEM;
+	free(l->info);
+	l->info = info;
+	return 0;
+}
+
+/* The hosts that publish another configuration digest than ours. */
+static void compare_configs(struct cluster_link *l)
+{
+	size_t n;
+	char *const *hosts = cluster_session_hosts(l->session, &n);
+	_cleanup_strv_free_ char **differ = NULL;
+	size_t k = 0;
+
+	differ = calloc(n + 1, sizeof(char *));
+	if (!differ)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		cJSON *j = cJSON_Parse(cluster_session_host_info(l->session, i) ?: "");
+		const char *d = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "config"));
+		if (!streq(hosts[i], l->host) && !streq_ptr(d, l->digest) &&
+		    (differ[k] = strdup(hosts[i])))
+			k++;
+		cJSON_Delete(j);
+	}
+	if (same_hosts(differ, l->differ))
+		return;
+	if (k > 0)
+		log_warning("cluster '%s': %zu host(s), %s first, run another configuration of "
+			    "apps, accounts or refresh settings than this host",
+			    l->name, k, differ[0]);
+	else if (l->differ && l->differ[0])
+		log_info("cluster '%s': every host runs the same configuration", l->name);
+	strv_free(l->differ);
+	l->differ = TAKE_PTR(differ);
+}
+
 static void on_session_changed(struct cluster_session *s, void *userdata)
 {
 	struct cluster_link *l = userdata;
 
+	compare_configs(l);
 	if (!cluster_session_store_up(s) && l->synced) {
 		/* reads go on from the vault; the store is read again once it answers */
 		cluster_sync_stop(l);
@@ -166,11 +276,14 @@ int cluster_link_new(sd_event *e, const struct config *c, struct vault *v,
 	l->ops = ops;
 	l->userdata = userdata;
 	l->ttl = cc->lease_ttl;
+	l->other_key = other_key;
 	l->timeout = c->refresh.timeout;
 	l->engine = (struct engine_cluster){ .may_call = link_may_call,
-					     .intent = cluster_sync_intent,
-					     .intent_cancel = cluster_sync_intent_cancel,
-					     .token_changed = cluster_sync_token_changed,
+					     .intent = cluster_intent_ask,
+					     .intent_cancel = cluster_intent_cancel,
+					     .token_changed = cluster_intent_token_changed,
+					     .app_changed = cluster_rl_app_changed,
+					     .forward_refresh = cluster_admin_forward,
 					     .userdata = l };
 	l->n_apps = c->n_apps;
 	l->apps = calloc(c->n_apps + 1, sizeof(char *));
@@ -179,11 +292,12 @@ int cluster_link_new(sd_event *e, const struct config *c, struct vault *v,
 	for (size_t i = 0; r == 0 && i < c->n_apps; i++)
 		if (!(l->apps[i] = strdup(c->apps[i]->name)))
 			r = -ENOMEM;
+	l->started_at = engine_clock_now();
 	if (r == 0 && (!(l->name = strdup(cc->name)) || !(l->host = strdup(cc->host)) ||
-		       asprintf(&l->prefix, "/igtokend/%s/v1/", cc->name) < 0 ||
-		       asprintf(&l->info, "{\"version\":\"%s\",\"started_at\":%lld}",
-				IGTOKEND_VERSION, (long long)engine_clock_now()) < 0))
+		       asprintf(&l->prefix, "/igtokend/%s/v1/", cc->name) < 0))
 		r = -ENOMEM;
+	if (r == 0)
+		r = make_info(l, c);
 	if (r == 0)
 		r = cluster_sync_init(l);
 	if (r == 0)
@@ -210,13 +324,16 @@ struct cluster_link *cluster_link_free(struct cluster_link *l)
 	if (l->etcd) {
 		if (l->keycheck)
 			etcd_call_cancel(l->keycheck);
+		cluster_admin_done(l);
 		cluster_sync_stop(l);
 		cluster_owner_free(l->owner);
 		cluster_session_free(l->session);
 		etcd_client_free(l->etcd);
 	}
+	cluster_intents_free(l);
 	cluster_sync_done(l);
 	strv_free(l->apps);
+	strv_free(l->differ);
 	free(l->may);
 	free(l->name);
 	free(l->host);
@@ -249,6 +366,8 @@ void cluster_link_reloaded(struct cluster_link *l, const struct config *c)
 			   c->cluster->lease_ttl != l->ttl))
 		log_warning("cluster: changed 'cluster' settings take effect at the next start");
 	l->timeout = MIN(c->refresh.timeout, l->ttl * 2 / 3 - 1);
+	if (make_info(l, c) >= 0 && l->session)
+		(void)cluster_session_set_info(l->session, l->info);
 	if (l->key_ok)
 		l->resync = true;
 }
@@ -292,6 +411,12 @@ char *const *cluster_link_hosts(const struct cluster_link *l, size_t *ret_n)
 const char *cluster_link_owner(const struct cluster_link *l, const char *app)
 {
 	return l->owner ? cluster_owner_of(l->owner, app, NULL) : NULL;
+}
+
+char *const *cluster_link_config_differs(const struct cluster_link *l, size_t *ret_n)
+{
+	*ret_n = strv_length(l->differ);
+	return l->differ;
 }
 
 bool cluster_link_owns(const struct cluster_link *l, const char *app)

@@ -50,4 +50,6 @@ const char *cluster_link_error(const struct cluster_link *l);
 char *const *cluster_link_hosts(const struct cluster_link *l, size_t *ret_n);
 /* The app's owner as last read (NULL: none known). */
 const char *cluster_link_owner(const struct cluster_link *l, const char *app);
+/* The live hosts whose configuration digest differs from this host's. */
+char *const *cluster_link_config_differs(const struct cluster_link *l, size_t *ret_n);
 bool cluster_link_owns(const struct cluster_link *l, const char *app);

@@ -2,36 +2,22 @@
 /* The store's tokens and the local vault (engine/cluster-sync.h). */
 #include "engine/cluster-sync.h"
 
-#include <cjson/cJSON.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 
 #include "basic/log.h"
-#include "basic/testseam.h"
 #include "basic/util.h"
 #include "cluster/owner.h"
 #include "cluster/tokens.h"
 #include "engine/account-record.h"
+#include "meta/verdict.h"
 #include "net/etcd-watch.h"
 #include "net/etcd.h"
 #include "store/vault.h"
 
-#define PAGE	  64  /* records per range page: well inside ETCD_ANSWER_MAX */
-#define GRACE_MAX 600 /* seconds another host's intent is waited for, at most */
+#define PAGE 64 /* records per range page: well inside ETCD_ANSWER_MAX */
 
-/* A refresh's intent: asked for, then standing until the commit or withdrawal. */
-struct cluster_intent {
-	struct cluster_link *link;
-	char *account;
-	engine_intent_done_t done;
-	struct cluster_tok_keys keys;
-	int64_t base, mod; /* mod: the intent key's revision once written */
-	bool under_way, cancelled, retried;
-	struct cluster_intent *next;
-};
-
-/* A commit (or withdrawal, read-back) under way. */
+/* A commit (or its read-back) under way. */
 struct write {
 	struct cluster_link *link;
 	struct write *next;
@@ -41,7 +27,7 @@ struct write {
 	size_t len;
 };
 
-static int keys_for(struct cluster_link *l, const struct account *a, struct cluster_tok_keys *k)
+int cluster_sync_keys(struct cluster_link *l, const struct account *a, struct cluster_tok_keys *k)
 {
 	return cluster_tok_keys(l->prefix, a->name, a->app->name, k);
 }
@@ -55,20 +41,29 @@ static struct account *account_of(struct cluster_link *l, const char *key)
 
 /* ---- which record is newer ---- */
 
+/* >0: r (the store's) is newer than what a holds; <0: a's is; 0: the same. */
 static int compare(const struct vault_record *r, const struct account *a)
 {
+	bool r_revoked = r->no_token && r->verdict == VERDICT_OK,
+	     a_revoked = !a->has_token && a->verdict == VERDICT_OK;
+
 	if (r->generation != a->generation)
 		return r->generation > a->generation ? 1 : -1;
-	if (r->expires_at != a->expires_at && !r->no_token && a->has_token)
+	/* of one generation: an admin's revoke beats a token, a token beats a
+	 * verdict's wipe (a verdict on a token another host has since replaced
+	 * is no verdict, CLUSTER.md), the later expiry beats the earlier */
+	if (r->no_token != !a->has_token) {
+		if (r->no_token)
+			return r_revoked ? 1 : -1;
+		return a_revoked ? -1 : 1;
+	}
+	if (r->expires_at != a->expires_at)
 		return r->expires_at > a->expires_at ? 1 : -1;
 	return 0;
 }
 
-static void push(struct cluster_link *l, struct account *a, int64_t base);
-
-/* The store holds value (NULL: nothing) at revision mod for a. */
-static void reconcile(struct cluster_link *l, struct account *a, const unsigned char *value,
-		      size_t len, int64_t mod)
+void cluster_sync_reconcile(struct cluster_link *l, struct account *a, const unsigned char *value,
+			    size_t len, int64_t mod)
 {
 	_cleanup_(record_freep) struct vault_record *r = NULL;
 	int k, c;
@@ -76,7 +71,7 @@ static void reconcile(struct cluster_link *l, struct account *a, const unsigned 
 	if (!value) {
 		a->store_rev = 0;
 		if (a->has_token || a->generation > 0)
-			push(l, a, 0); /* seeding an empty store from this vault */
+			cluster_sync_push(l, a, 0); /* seeding an empty store from this vault */
 		return;
 	}
 	k = vault_open_sealed(l->vault, a->name, value, len, &r);
@@ -102,23 +97,9 @@ static void reconcile(struct cluster_link *l, struct account *a, const unsigned 
 	}
 	a->store_rev = mod;
 	if (c < 0)
-		push(l, a, mod); /* ours is newer (a store restored from a backup, a seed) */
+		cluster_sync_push(l, a,
+				  mod); /* ours is newer (a store restored from a backup, a seed) */
 }
-
-static void intent_free(struct cluster_intent *i)
-{
-	struct cluster_link *l = i->link;
-
-	for (struct cluster_intent **p = &l->intents; *p; p = &(*p)->next)
-		if (*p == i) {
-			*p = i->next;
-			break;
-		}
-	free(i->account);
-	cluster_tok_keys_clear(&i->keys);
-	free(i);
-}
-
 /* ---- commits ---- */
 
 static void write_free(struct write *w)
@@ -157,7 +138,7 @@ static void on_committed(const struct cluster_tok_result *r, void *userdata)
 		log_account(LOG_DEBUG, a->name, a->app->name, NULL,
 			    "committed to the cluster store (revision %" PRId64 ")", r->revision);
 	} else if (a)
-		reconcile(l, a, r->value, r->value_len, r->mod_revision);
+		cluster_sync_reconcile(l, a, r->value, r->value_len, r->mod_revision);
 	write_free(w);
 }
 
@@ -172,12 +153,12 @@ static void on_read_back(const struct cluster_tok_result *r, void *userdata)
 	else if (a && r->done)
 		a->store_rev = r->mod_revision;
 	else if (a)
-		reconcile(l, a, r->value, r->value_len, r->mod_revision);
+		cluster_sync_reconcile(l, a, r->value, r->value_len, r->mod_revision);
 	write_free(w);
 }
 
 /* The vault record of a, committed over the store's revision base. */
-static void push(struct cluster_link *l, struct account *a, int64_t base)
+void cluster_sync_push(struct cluster_link *l, struct account *a, int64_t base)
 {
 	struct write *w = calloc(1, sizeof(*w));
 	int k = w ? 0 : -ENOMEM;
@@ -190,7 +171,7 @@ static void push(struct cluster_link *l, struct account *a, int64_t base)
 	if (k == 0 && !(w->account = strdup(a->name)))
 		k = -ENOMEM;
 	if (k == 0)
-		k = keys_for(l, a, &w->keys);
+		k = cluster_sync_keys(l, a, &w->keys);
 	if (k == 0)
 		k = vault_read_sealed(l->vault, a->name, &w->sealed, &w->len);
 	if (k == 0)
@@ -203,180 +184,6 @@ static void push(struct cluster_link *l, struct account *a, int64_t base)
 		write_free(w);
 	}
 }
-
-void cluster_sync_token_changed(void *userdata, struct account *a)
-{
-	struct cluster_link *l = userdata;
-
-	struct cluster_intent *i = a->cluster_call;
-
-	if (i) {
-		/* a refresh's: Meta's answer is durable here, not committed yet; the
-		 * commit deletes the intent with it */
-		testseam_freeze("commit", a->name);
-		a->cluster_call = NULL;
-		if (i->under_way)
-			i->cancelled = true;
-		else
-			intent_free(i);
-	}
-	if (!l->synced || a->store_rev < 0) {
-		l->resync = true; /* the next read of the store finds ours newer */
-		return;
-	}
-	push(l, a, a->store_rev);
-}
-
-/* ---- intents ---- */
-
-static void on_withdrawn(const struct cluster_tok_result *r, void *userdata)
-{
-	(void)r;
-	intent_free(userdata);
-}
-
-static void withdraw(struct cluster_intent *i)
-{
-	if (i->mod <= 0 ||
-	    cluster_tok_withdraw(i->link->etcd, &i->keys, i->mod, on_withdrawn, i) < 0)
-		intent_free(i);
-}
-
-static int send_intent(struct cluster_intent *i, int64_t epoch, int64_t intent_mod);
-
-/* Another host's intent stands on the token: the refresh waits, unless it is
- * this host's own (from before a restart), old, or the token is urgent. */
-static bool may_replace(struct cluster_link *l, struct account *a, const char *json,
-			int64_t *ret_until, char *host, size_t host_len)
-{
-	cJSON *j = cJSON_Parse(json ?: "");
-	const cJSON *h = cJSON_GetObjectItemCaseSensitive(j, "host"),
-		    *t = cJSON_GetObjectItemCaseSensitive(j, "started_at");
-	int64_t now = a->ctx->now(), grace = MIN(GRACE_MAX, 20 * l->ttl), started;
-	bool replace = true;
-
-	snprintf(host, host_len, "%s", cJSON_IsString(h) ? h->valuestring : "?");
-	if (cJSON_IsString(h) && cJSON_IsNumber(t) && !streq(h->valuestring, l->host)) {
-		started = (int64_t)t->valuedouble;
-		*ret_until = started + grace;
-		replace = started + grace <= now || account_urgent(a, now);
-	}
-	cJSON_Delete(j);
-	return replace;
-}
-
-static void intent_failed(struct cluster_intent *i, struct account *a, const char *fmt, ...)
-	_printf_(3, 4);
-static void intent_failed(struct cluster_intent *i, struct account *a, const char *fmt, ...)
-{
-	engine_intent_done_t done = i->done;
-	char why[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	(void)vsnprintf(why, sizeof(why), fmt, ap);
-	va_end(ap);
-	a->cluster_call = NULL;
-	intent_free(i);
-	log_account(LOG_INFO, a->name, a->app->name, NULL, "not refreshed here now: %s", why);
-	done(a, -EREMOTEIO, why);
-}
-
-static void on_intent(const struct cluster_tok_result *r, void *userdata)
-{
-	struct cluster_intent *i = userdata;
-	struct cluster_link *l = i->link;
-	struct account *a = l->ops->find(l->userdata, i->account);
-	int64_t until = 0, epoch;
-	char host[64];
-
-	i->under_way = false;
-	if (!a || a->cluster_call != i || i->cancelled) {
-		i->mod = r->done ? r->revision : 0;
-		withdraw(i);
-		return;
-	}
-	if (r->error)
-		return intent_failed(i, a, "the cluster store did not answer");
-	if (r->done) {
-		i->mod = r->revision;
-		i->done(a, 0, NULL);
-		return;
-	}
-	if (r->owner_changed)
-		return intent_failed(i, a, "this host no longer owns app '%s'", a->app->name);
-	if (r->mod_revision != i->base) {
-		reconcile(l, a, r->value, r->value_len, r->mod_revision);
-		return intent_failed(i, a, "the token changed in the cluster store meanwhile");
-	}
-	if (!i->retried && may_replace(l, a, r->intent, &until, host, sizeof(host)) &&
-	    cluster_owner_of(l->owner, a->app->name, &epoch) && epoch > 0) {
-		i->retried = true;
-		if (send_intent(i, epoch, r->intent_mod) >= 0)
-			return;
-	}
-	a->cluster_wait_until = until;
-	intent_failed(i, a, "host %s may be refreshing it (its intent stands); waiting", host);
-}
-
-static int send_intent(struct cluster_intent *i, int64_t epoch, int64_t intent_mod)
-{
-	struct cluster_link *l = i->link;
-	char json[256];
-	int k;
-
-	snprintf(json, sizeof(json),
-		 "{\"host\":\"%s\",\"base\":\"%" PRId64 "\",\"started_at\":%lld}", l->host, i->base,
-		 (long long)engine_clock_now());
-	k = cluster_tok_intent(l->etcd, &i->keys, epoch, i->base, intent_mod, json, on_intent, i);
-	i->under_way = k >= 0;
-	return k;
-}
-
-int cluster_sync_intent(void *userdata, struct account *a, engine_intent_done_t done)
-{
-	struct cluster_link *l = userdata;
-	struct cluster_intent *i;
-	int64_t epoch = 0;
-	const char *owner = cluster_owner_of(l->owner, a->app->name, &epoch);
-	int k;
-
-	if (!owner || !streq(owner, l->host) || epoch <= 0 || a->store_rev < 0 || a->cluster_call)
-		return -EAGAIN;
-	i = calloc(1, sizeof(*i));
-	if (!i)
-		return -ENOMEM;
-	i->link = l;
-	i->done = done;
-	i->base = a->store_rev;
-	i->next = l->intents;
-	l->intents = i;
-	k = (i->account = strdup(a->name)) ? keys_for(l, a, &i->keys) : -ENOMEM;
-	if (k >= 0)
-		k = send_intent(i, epoch, 0);
-	if (k < 0) {
-		intent_free(i);
-		return k;
-	}
-	a->cluster_wait_until = 0;
-	a->cluster_call = i;
-	return 0;
-}
-
-void cluster_sync_intent_cancel(void *userdata, struct account *a)
-{
-	struct cluster_intent *i = a->cluster_call;
-	(void)userdata;
-
-	if (!i)
-		return;
-	a->cluster_call = NULL;
-	if (i->under_way)
-		i->cancelled = true; /* on_intent() withdraws it */
-	else
-		withdraw(i);
-}
-
 /* ---- reading the store: one range, then the watch ---- */
 
 static void on_watch(const struct etcd_watch_msg *m, void *userdata)
@@ -387,9 +194,14 @@ static void on_watch(const struct etcd_watch_msg *m, void *userdata)
 		const struct etcd_event *e = &m->events[n];
 		struct account *a = account_of(l, e->kv.key);
 
+		if (e->deleted)
+			continue;
 		/* our own commits come back too: known already */
-		if (a && !e->deleted && e->kv.mod_revision > a->store_rev)
-			reconcile(l, a, e->kv.value, e->kv.value_len, e->kv.mod_revision);
+		if (a && e->kv.mod_revision > a->store_rev)
+			cluster_sync_reconcile(l, a, e->kv.value, e->kv.value_len,
+					       e->kv.mod_revision);
+		else if (!a && l->other_key)
+			l->other_key(l, &e->kv);
 	}
 }
 
@@ -400,7 +212,7 @@ static void on_watch_ended(int error, const char *why, int64_t compact, void *us
 	l->watch = NULL; /* freed after this */
 	l->synced = false;
 	l->resync = true;
-	log_warning("cluster store: the watch of tokens ended (%s%s), reading them again",
+	log_warning("cluster store: the watch ended (%s%s), reading them again",
 		    why
 			    ?: error ? strerror(-error)
 				     : "closed",
@@ -415,7 +227,7 @@ static void on_page(const struct etcd_answer *ans, void *userdata);
 
 static int ask_page(struct cluster_link *l, const char *from)
 {
-	return etcd_range(l->etcd, from, l->tok_end, PAGE, l->sync_rev, on_page, l, &l->page);
+	return etcd_range(l->etcd, from, l->prefix_end, PAGE, l->sync_rev, on_page, l, &l->page);
 }
 
 static void sync_failed(struct cluster_link *l, int error, const char *why)
@@ -440,8 +252,10 @@ static void on_page(const struct etcd_answer *ans, void *userdata)
 	for (size_t i = 0; i < ans->kvs.n; i++) {
 		struct account *a = account_of(l, ans->kvs.kv[i].key);
 		if (a)
-			reconcile(l, a, ans->kvs.kv[i].value, ans->kvs.kv[i].value_len,
-				  ans->kvs.kv[i].mod_revision);
+			cluster_sync_reconcile(l, a, ans->kvs.kv[i].value, ans->kvs.kv[i].value_len,
+					       ans->kvs.kv[i].mod_revision);
+		else if (l->other_key)
+			l->other_key(l, &ans->kvs.kv[i]);
 	}
 	if (ans->kvs.more && ans->kvs.n > 1) {
 		/* the next page from the last key (read twice: reconcile() is idempotent) */
@@ -454,8 +268,8 @@ static void on_page(const struct etcd_answer *ans, void *userdata)
 	all = l->ops->accounts(l->userdata, &n_acc);
 	for (size_t i = 0; i < n_acc; i++)
 		if (all[i]->store_rev < 0)
-			reconcile(l, all[i], NULL, 0, 0);
-	k = etcd_watch(l->etcd, l->tok_prefix, l->tok_end, l->sync_rev + 1,
+			cluster_sync_reconcile(l, all[i], NULL, 0, 0);
+	k = etcd_watch(l->etcd, l->prefix, l->prefix_end, l->sync_rev + 1,
 		       (uint64_t)MAX(3 * l->ttl, 660) * USEC_PER_SEC, &watch_ops, l, &l->watch);
 	if (k < 0)
 		return sync_failed(l, k, NULL);
@@ -488,7 +302,7 @@ void cluster_sync_start(struct cluster_link *l)
 	l->sync_rev = 0;
 	for (size_t i = 0; i < n; i++)
 		all[i]->store_rev = -1; /* until the store is read */
-	k = ask_page(l, l->tok_prefix);
+	k = ask_page(l, l->prefix);
 	if (k < 0)
 		sync_failed(l, k, NULL);
 }
@@ -496,17 +310,15 @@ void cluster_sync_start(struct cluster_link *l)
 int cluster_sync_init(struct cluster_link *l)
 {
 	if (strjoin3(&l->tok_prefix, l->prefix, "tok/", "") < 0 ||
-	    etcd_prefix_end(l->tok_prefix, &l->tok_end) < 0)
+	    etcd_prefix_end(l->prefix, &l->prefix_end) < 0)
 		return -ENOMEM;
 	return 0;
 }
 
 void cluster_sync_done(struct cluster_link *l)
 {
-	while (l->intents)
-		intent_free(l->intents);
 	while (l->writes)
 		write_free(l->writes);
 	free(l->tok_prefix);
-	free(l->tok_end);
+	free(l->prefix_end);
 }

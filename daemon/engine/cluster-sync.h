@@ -16,12 +16,16 @@
 #include <systemd/sd-event.h>
 
 #include "engine/account.h"
+#include "net/etcd-msg.h"
 
 struct cluster_intent;
+struct cluster_fwd;
+struct cluster_served;
 struct write;
 
 struct cluster_link_ops {
 	struct account *(*find)(void *userdata, const char *name);
+	struct app *(*find_app)(void *userdata, const char *name);
 	struct account **(*accounts)(void *userdata, size_t *ret_n);
 	/* whether this host may call Meta for the app changed: its accounts' deadlines */
 	void (*kick)(void *userdata, const char *app);
@@ -36,7 +40,10 @@ struct cluster_link {
 	struct vault *vault;
 	const struct cluster_link_ops *ops;
 	void *userdata;
-	char *name, *host, *prefix, *tok_prefix, *tok_end, *info;
+	char *name, *host, *prefix, *prefix_end, *tok_prefix, *info;
+	char digest[33]; /* of the configuration (hex), published in info */
+	char **differ;	 /* the hosts publishing another digest */
+	int64_t started_at;
 	int64_t ttl, timeout; /* seconds: the lease's, a Meta request's */
 	struct etcd_client *etcd;
 	struct etcd_call *keycheck;
@@ -56,17 +63,28 @@ struct cluster_link {
 	struct etcd_call *page;		/* a page of the range under way */
 	struct cluster_intent *intents; /* under way or standing */
 	struct write *writes;		/* commits under way */
+	struct cluster_fwd *fwds;	/* admins waiting for another host (cluster-admin.c) */
+	struct cluster_served *served;	/* refreshes run here for another host's admin */
+	char *served_last;		/* the last request taken (not run twice) */
+	uint64_t fwd_seq;
+	/* a key of the prefix that is not a token's, read or watched */
+	void (*other_key)(struct cluster_link *l, const struct etcd_kv *kv);
 };
 
 int cluster_sync_init(struct cluster_link *l);
 /* After the etcd client is gone (its calls' callbacks never run). */
 void cluster_sync_done(struct cluster_link *l);
-/* A full read of the store's tokens, then a watch from the revision after it. */
+/* A full read of the store's keys (tokens, and what other_key takes), then a
+ * watch of them from the revision after it. */
 void cluster_sync_start(struct cluster_link *l);
 /* The watch and reads stop (the store went away, or the host leaves). */
 void cluster_sync_stop(struct cluster_link *l);
 
-/* struct engine_cluster's */
-int cluster_sync_intent(void *userdata, struct account *a, engine_intent_done_t done);
-void cluster_sync_intent_cancel(void *userdata, struct account *a);
-void cluster_sync_token_changed(void *userdata, struct account *a);
+/* The store holds value (NULL: nothing) at revision mod for a: the newer
+ * record wins here or there. */
+void cluster_sync_reconcile(struct cluster_link *l, struct account *a, const unsigned char *value,
+			    size_t len, int64_t mod);
+/* a's vault record committed over the store's revision base (compare-and-swap). */
+void cluster_sync_push(struct cluster_link *l, struct account *a, int64_t base);
+struct cluster_tok_keys;
+int cluster_sync_keys(struct cluster_link *l, const struct account *a, struct cluster_tok_keys *k);

@@ -14,6 +14,7 @@
 #include "conf/config.h"
 
 struct account;
+struct app;
 struct tokencache;
 struct vault;
 
@@ -29,6 +30,7 @@ struct engine_events {
 /* Cluster mode (CONTRACT 13, engine/cluster-link.h): what the engine asks
  * before calling Meta and tells after a token changed. NULL: a single host. */
 typedef void (*engine_intent_done_t)(struct account *a, int error, const char *why);
+typedef void (*engine_done_t)(struct account *a, int error, const char *message, void *userdata);
 struct engine_cluster {
 	/* Whether this host may call Meta for the account's app now: it owns the
 	 * app under a lease surely alive until the call has ended. why: else, for people. */
@@ -39,6 +41,12 @@ struct engine_cluster {
 	void (*intent_cancel)(void *userdata, struct account *a);
 	/* The account's token changed in the vault (a new one durable, or wiped). */
 	void (*token_changed)(void *userdata, struct account *a);
+	/* The app's rate-limit state changed (stored in the vault). */
+	void (*app_changed)(void *userdata, struct app *app);
+	/* An admin's refresh of an account whose app another host owns: asked of
+	 * that host; 0: done() runs later, once; < 0: why says why not. */
+	int (*forward_refresh)(void *userdata, struct account *a, engine_done_t done,
+			       void *done_userdata, char *why, size_t why_len);
 	void *userdata;
 };
 

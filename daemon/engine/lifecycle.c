@@ -129,6 +129,11 @@ static struct account *link_find(void *userdata, const char *name)
 	return manager_find_account(userdata, name);
 }
 
+static struct app *link_find_app(void *userdata, const char *name)
+{
+	return manager_find_app(userdata, name);
+}
+
 static struct account **link_accounts(void *userdata, size_t *ret_n)
 {
 	struct manager *m = userdata;
@@ -162,6 +167,7 @@ static void link_changed(void *userdata)
 
 static const struct cluster_link_ops link_ops = {
 	.find = link_find,
+	.find_app = link_find_app,
 	.accounts = link_accounts,
 	.kick = link_kick,
 	.fatal = link_fatal,

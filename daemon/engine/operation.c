@@ -23,7 +23,8 @@ struct op {
 	struct http_request *req; /* under way */
 	bool storing;		  /* its new token is being written (account_store_token) */
 	bool intent;		  /* cluster mode: a refresh whose intent is asked for or written */
-	bool asked;		  /* a request went to Meta and has not been answered */
+	bool reserved; /* its turn in the app's queue is kept while the intent is asked */
+	bool asked;    /* a request went to Meta and has not been answered */
 	struct waiter *waiters;
 	struct op *next;
 };
@@ -49,6 +50,8 @@ static void op_free(struct op *op)
 		op->account->ctx->cluster->intent_cancel(op->account->ctx->cluster->userdata,
 							 op->account);
 	app_dequeue(app, &op->slot);
+	if (op->reserved)
+		app_release(app);
 	if (op->req)
 		app_cancel(app, TAKE_PTR(op->req));
 	op_state_clear(&op->st);
@@ -78,40 +81,6 @@ static void finish(struct account *a, int error, const char *message)
 	start(a);
 }
 
-static const char *paused_message(const struct account *a, int64_t now, char *buf, size_t len)
-{
-	char d[32];
-
-	if (account_rl(a)->paused_until > now) {
-		format_duration(account_rl(a)->paused_until - now, d, sizeof(d));
-		snprintf(buf, len, "account '%s' is paused by Meta's rate limits for %s", a->name,
-			 d);
-	} else {
-		format_duration(a->app->rl.paused_until - now, d, sizeof(d));
-		snprintf(buf, len, "app '%s' is paused by Meta's rate limits for %s", a->app->name,
-			 d);
-	}
-	return buf;
-}
-
-static const char *too_early_message(const struct account *a, int64_t when, int64_t now, char *buf,
-				     size_t len)
-{
-	char age[32], wait[32], at[64];
-	time_t t = (time_t)when;
-	struct tm tm;
-
-	format_duration(now - a->issued_at, age, sizeof(age));
-	format_duration(when - now, wait, sizeof(wait));
-	gmtime_r(&t, &tm);
-	strftime(at, sizeof(at), "%Y-%m-%d %H:%M:%S UTC", &tm);
-	snprintf(buf, len,
-		 "the token is %s old and Meta refreshes tokens only once they are min_age old: "
-		 "refresh after %s (in %s)",
-		 age, at, wait);
-	return buf;
-}
-
 /* ---- a turn in the app's queue ---- */
 
 static void wait_turn(struct account *a, struct op *op)
@@ -137,10 +106,9 @@ static bool may_call(struct account *a, const struct op *op, char *why, size_t l
 	return c->may_call(c->userdata, a, why, len);
 }
 
-static int slot_send(struct app_request *slot)
+/* The current step's request goes to Meta (its turn in the app's queue is taken). */
+static int send_now(struct account *a, struct op *op)
 {
-	struct op *op = container_of(slot, struct op, slot);
-	struct account *a = op->account;
 	_cleanup_secret_ struct secret *url = NULL, *form = NULL;
 	char why[192];
 	int k;
@@ -166,6 +134,42 @@ static int slot_send(struct app_request *slot)
 		      : steps_own_token(&op->st) ? ACTIVITY_REFRESHING
 						 : ACTIVITY_ACQUIRING;
 	account_changed(a);
+	return 0;
+}
+
+/* Cluster mode: the refresh's intent is in the store (or not); its turn in
+ * the app's queue was kept meanwhile. */
+static void intent_done(struct account *a, int error, const char *why)
+{
+	struct op *op = a->ops;
+
+	if (!op || !op->intent || !op->reserved)
+		return;
+	op->reserved = false;
+	if (error < 0 || send_now(a, op) < 0)
+		app_release(a->app); /* the turn is over: nothing went out */
+	if (error < 0) {
+		op->intent = false; /* nothing to withdraw */
+		finish(a, error, why);
+	}
+}
+
+static int slot_send(struct app_request *slot)
+{
+	struct op *op = container_of(slot, struct op, slot);
+	struct account *a = op->account;
+	const struct engine_cluster *c = a->ctx->cluster;
+
+	if (op->st.kind != OP_REFRESH || !c || !may_call(a, op, NULL, 0))
+		return send_now(a, op);
+	/* the store hears right before each Meta call of a refresh, so that no
+	 * other host refreshes the token too (CLUSTER.md) */
+	op->intent = op->reserved = true;
+	if (c->intent(c->userdata, a, intent_done) < 0) {
+		op->intent = op->reserved = false;
+		finish(a, -EREMOTEIO, "the cluster store cannot be asked now");
+		return -EREMOTEIO;
+	}
 	return 0;
 }
 
@@ -250,6 +254,12 @@ static void on_answer(const struct http_response *r, void *userdata)
 	}
 	if (!res.done) {
 		op->st.step = res.next;
+		if (op->intent) {
+			/* Meta answered without a token: the intent goes now, and a new
+			 * one comes before the next call (which may wait for hours) */
+			a->ctx->cluster->intent_cancel(a->ctx->cluster->userdata, a);
+			op->intent = false;
+		}
 		wait_turn(a, op);
 		return;
 	}
@@ -268,22 +278,6 @@ static void on_stored(struct account *a, int error, void *userdata)
 }
 
 /* ---- starting ---- */
-
-/* Cluster mode: the refresh's intent is in the store (or not). */
-static void intent_done(struct account *a, int error, const char *why)
-{
-	struct op *op = a->ops;
-
-	if (!op || !op->intent)
-		return;
-	if (error < 0) {
-		op->intent = false; /* nothing to withdraw */
-		finish(a, error, why);
-		return;
-	}
-	op->st.step = steps_first(a, &op->st);
-	wait_turn(a, op);
-}
 
 static void start(struct account *a)
 {
@@ -305,22 +299,11 @@ static void start(struct account *a)
 	}
 	if (!op->slot.scheduled && account_paused(a, now)) {
 		char msg[128];
-		finish(a, -EBUSY, paused_message(a, now, msg, sizeof(msg)));
+		finish(a, -EBUSY, account_paused_message(a, now, msg, sizeof(msg)));
 		return;
 	}
 	if (!may_call(a, op, why, sizeof(why))) {
 		finish(a, -EREMOTEIO, why);
-		return;
-	}
-	if (op->st.kind == OP_REFRESH && a->ctx->cluster) {
-		/* the store hears first, so that no other host refreshes it too */
-		op->intent = true;
-		a->activity = ACTIVITY_WAITING;
-		k = a->ctx->cluster->intent(a->ctx->cluster->userdata, a, intent_done);
-		if (k < 0) {
-			op->intent = false;
-			finish(a, -EREMOTEIO, "the cluster store cannot be asked now");
-		}
 		return;
 	}
 	op->st.step = steps_first(a, &op->st);
@@ -387,12 +370,22 @@ void operation_refresh(struct account *a, op_done_t done, void *userdata)
 	}
 	if (done && account_paused(a, now)) {
 		/* Meta asked for quiet: an admin hears so now rather than hours later */
-		done(a, -EBUSY, paused_message(a, now, msg, sizeof(msg)), userdata);
+		done(a, -EBUSY, account_paused_message(a, now, msg, sizeof(msg)), userdata);
 		return;
 	}
 	if (done && (when = account_too_early(a, now)) > 0) {
 		/* Meta would refuse it (CONTRACT 12.9): say when, without asking */
-		done(a, -ETIME, too_early_message(a, when, now, msg, sizeof(msg)), userdata);
+		done(a, -ETIME, account_too_early_message(a, when, now, msg, sizeof(msg)),
+		     userdata);
+		return;
+	}
+	if (done && a->ctx->cluster &&
+	    !a->ctx->cluster->may_call(a->ctx->cluster->userdata, a, NULL, 0)) {
+		/* cluster mode: the app's owner refreshes it (CONTRACT 13) */
+		k = a->ctx->cluster->forward_refresh(a->ctx->cluster->userdata, a, done, userdata,
+						     msg, sizeof(msg));
+		if (k < 0)
+			done(a, k == -ENOMEM ? k : -EREMOTEIO, msg, userdata);
 		return;
 	}
 	/* one refresh per account at a time: join the one under way or waiting */

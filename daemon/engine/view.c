@@ -173,6 +173,8 @@ int view_set_init(struct view_set *set, int64_t now)
 		};
 		set->cluster_view.hosts =
 			cluster_link_hosts(set->cluster, &set->cluster_view.n_hosts);
+		set->cluster_view.differ =
+			cluster_link_config_differs(set->cluster, &set->cluster_view.n_differ);
 		set->src.cluster = &set->cluster_view;
 	}
 	return 0;

@@ -130,11 +130,13 @@ static cJSON *app_json(const struct render_app *app)
 
 static cJSON *cluster_json(const struct render_cluster *c)
 {
-	cJSON *o = cJSON_CreateObject(), *hosts = cJSON_CreateArray();
+	cJSON *o = cJSON_CreateObject(), *hosts = cJSON_CreateArray(),
+	      *differ = cJSON_CreateArray();
 
-	if (!o || !hosts) {
+	if (!o || !hosts || !differ) {
 		cJSON_Delete(o);
 		cJSON_Delete(hosts);
+		cJSON_Delete(differ);
 		return NULL;
 	}
 	cJSON_AddStringToObject(o, "name", c->name);
@@ -144,6 +146,9 @@ static cJSON *cluster_json(const struct render_cluster *c)
 	for (size_t i = 0; i < c->n_hosts; i++)
 		cJSON_AddItemToArray(hosts, cJSON_CreateString(c->hosts[i]));
 	cJSON_AddItemToObject(o, "hosts", hosts);
+	for (size_t i = 0; i < c->n_differ; i++)
+		cJSON_AddItemToArray(differ, cJSON_CreateString(c->differ[i]));
+	cJSON_AddItemToObject(o, "config_differs", differ);
 	return o;
 }
 
@@ -383,6 +388,9 @@ static void app_metrics(FILE *f, const struct render_source *s)
 	fprintf(f, "igtokend_cluster_store_up %d\n", s->cluster->store_up);
 	help(f, "cluster_hosts", "gauge", "Hosts holding a session lease in the cluster store.");
 	fprintf(f, "igtokend_cluster_hosts %zu\n", s->cluster->n_hosts);
+	help(f, "cluster_config_mismatch", "gauge",
+	     "Live hosts whose apps, accounts or refresh settings differ from this host's.");
+	fprintf(f, "igtokend_cluster_config_mismatch %zu\n", s->cluster->n_differ);
 	help(f, "cluster_app_owned", "gauge", "1 if this host calls Meta for the app.");
 	for (size_t k = 0; s->app(s->userdata, &k, &app);)
 		fprintf(f, "igtokend_cluster_app_owned{app=\"%s\"} %d\n", app.name, app.owned);

@@ -56,6 +56,8 @@ struct render_cluster {
 	const char *store_error; /* "" when up */
 	char *const *hosts;	 /* the live hosts, sorted */
 	size_t n_hosts;
+	char *const *differ; /* the live hosts that run another configuration */
+	size_t n_differ;
 };
 
 struct render_source {

@@ -155,6 +155,26 @@ int vault_store_app(struct vault *v, const char *name, const struct app_record *
 	return store_now(v, SEAL_APP, name, plain);
 }
 
+int vault_seal_app(struct vault *v, const char *name, const struct app_record *rec,
+		   unsigned char **ret, size_t *ret_len)
+{
+	_cleanup_secret_ struct secret *plain = NULL;
+	int r = app_record_encode(rec, &plain);
+
+	return r < 0 ? r : seal_bytes(v->key, SEAL_APP, name, plain, ret, ret_len);
+}
+
+int vault_open_app_sealed(struct vault *v, const char *name, const unsigned char *in, size_t n,
+			  struct app_record *ret)
+{
+	_cleanup_secret_ struct secret *plain = NULL;
+	int r = seal_open(v->key, SEAL_APP, name, in, n, &plain);
+
+	if (r < 0)
+		return r;
+	return app_record_decode(plain->data, plain->len, ret) < 0 ? -EBADMSG : 0;
+}
+
 int vault_quarantine(struct vault *v, const char *name, int64_t now, char **ret_name)
 {
 	char from[NAME_MAX_LEN + 16], to[NAME_MAX_LEN + 64];

@@ -35,6 +35,11 @@ int vault_read_sealed(struct vault *v, const char *name, unsigned char **ret, si
 int vault_open_sealed(struct vault *v, const char *name, const unsigned char *in, size_t n,
 		      struct vault_record **ret);
 const struct secret *vault_key(const struct vault *v);
+/* The same for an app's rate-limit state (sealed as its NAME.app file would be). */
+int vault_seal_app(struct vault *v, const char *name, const struct app_record *rec,
+		   unsigned char **ret, size_t *ret_len);
+int vault_open_app_sealed(struct vault *v, const char *name, const unsigned char *in, size_t n,
+			  struct app_record *ret);
 /* Waits for the writes of name under way on the writer thread (below) first. */
 int vault_store(struct vault *v, const char *name, const struct vault_record *r);
 /* A record (plain: record_encode()'s) sealed now and written by the vault's
