@@ -48,7 +48,7 @@ class Host:
             shutil.copyfile(key_from, self.env.key)
         self.test = test
 
-    def configure(self, cluster_name, endpoints, accounts=None):
+    def configure(self, cluster_name, endpoints, accounts=None, before_expiry="40s"):
         app = {"app_id": "1234567890", "app_secret_file": "app.secret", "api_url": self.test.sim.url,
                "oauth_url": self.test.sim.url, "ca_file": self.test.sim.ca}
         accounts = accounts or ACCOUNTS
@@ -56,7 +56,7 @@ class Host:
                                           "lease_ttl": "%ds" % TTL}) + "\n"
         self.env.write_config(accounts={n: {"app": a} for n, a in accounts.items()},
                               apps={"shop": app, "brand": dict(app)},
-                              refresh={"timeout": "1s", "before_expiry": "40s", "retry_initial": "1s",
+                              refresh={"timeout": "1s", "before_expiry": before_expiry, "retry_initial": "1s",
                                        "retry_max": "2s"},
                               extra=extra)
 
@@ -123,9 +123,14 @@ class ClusterDaemonsTest(unittest.TestCase):
         self.hosts = []
 
     def tearDown(self):
+        codes = {h.name: h.env.stop() for h in self.hosts if h.alive()}
         logs = "".join(h.env.logs() for h in self.hosts)
         for h in self.hosts:
             h.cleanup()
+        # a clean stop is a clean exit (sanitizers in CI's ASan stage report here)
+        for pattern in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
+            self.assertNotIn(pattern, logs)
+        self.assertEqual({n: rc for n, rc in codes.items() if rc != 0}, {}, "a host did not stop cleanly")
         # no token the simulator issued, no app secret, no vault key in any log line
         for s in list(self.sim.call("/tokens").keys()) + [APP_SECRET, FB_APP_SECRET]:
             self.assertNotIn(s, logs, "a secret reached a log")
@@ -139,12 +144,12 @@ class ClusterDaemonsTest(unittest.TestCase):
         plain = b"".join(base64.b64decode(kv.get("value", "")) for kv in values)
         return [t for t in self.sim.call("/tokens") if t in text or t.encode() in plain]
 
-    def make_hosts(self, n=3, accounts=None):
+    def make_hosts(self, n=3, accounts=None, **kw):
         first = None
         for i in range(n):
             h = Host(self, "h%d" % i, key_from=first)
             first = first or h.env.key
-            h.configure(self.name, self.etcd.endpoints, accounts)
+            h.configure(self.name, self.etcd.endpoints, accounts, **kw)
             self.hosts.append(h)
         return self.hosts
 
@@ -210,6 +215,27 @@ class ClusterDaemonsTest(unittest.TestCase):
         self.assertGreaterEqual(n, 8, "refreshes went on (4 accounts, 45 s)")
         # the refreshes went out from the owners only
         self.assertEqual(self.settled(hosts), owners)
+        # an admin's refresh on a host that does not own the app: its owner does it
+        other = next(h for h in hosts if h.name != owners["shop"])
+        before = other.token("a1")
+        rc, out, err = other.env.ctl("refresh", "a1")
+        self.assertEqual(rc, 0, err)
+        wait_for(lambda: len({h.token("a1") for h in hosts} - {before}) == 1 and
+                 len({h.token("a1") for h in hosts}) == 1, 2, step=0.02, what="the owner's refresh everywhere")
+        self.assertIn("refresh requested by host %s" % other.name,
+                      next(h for h in hosts if h.name == owners["shop"]).env.logs())
+        self.assert_no_double_refresh()
+        # the table shows the owners and the cluster; the metrics say the same
+        rc, out, err = hosts[1].env.ctl("status")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("OWNER", out)
+        self.assertRegex(out, r"\nshop +.* %s +" % owners["shop"])
+        self.assertIn("cluster %s: this host h1; store ok; hosts h0, h1, h2" % self.name, out)
+        rc, out, err = hosts[1].env.ctl("metrics")
+        self.assertIn("igtokend_cluster_store_up 1\n", out)
+        self.assertIn("igtokend_cluster_config_mismatch 0\n", out)
+        self.assertIn("igtokend_cluster_hosts 3\n", out)
+        self.assertIn('igtokend_cluster_app_owned{app="shop"} %d\n' % (owners["shop"] == "h1"), out)
         lags.sort()
         figure("refreshes: %d, none twice; new token on every host: p50 %.3f s, max %.3f s "
                "(%d tokens, polled every ~50 ms)" % (n, lags[len(lags) // 2], lags[-1], len(lags)))
@@ -292,8 +318,17 @@ class ClusterDaemonsTest(unittest.TestCase):
         after = self.etcd.ctl("get", "--prefix", "/igtokend/%s/" % self.name, "--keys-only")
         self.assertEqual(before, after, "the refused host wrote to the store")
         stranger.env.daemon = None
+        # a host with the right key but another list of accounts joins; the
+        # difference is shown on both
+        hosts[1].configure(self.name, self.etcd.endpoints, accounts=dict(ACCOUNTS, extra="shop"))
+        hosts[1].start()
+        wait_for(lambda: hosts[0].status()["cluster"]["config_differs"] == ["h1"], 10, step=0.2,
+                 what="the other configuration shown")
+        self.assertEqual(hosts[1].status()["cluster"]["config_differs"], ["h0"])
+        self.assertIn("igtokend_cluster_config_mismatch 1\n", hosts[0].env.ctl("metrics")[1])
+        self.assertIn("configuration differs on h1", hosts[0].env.ctl("status")[1])
 
-    def test_seeding_keeps_the_later_expiring_token_and_imports_race_to_one_winner(self):
+    def test_seeding_keeps_the_later_expiring_token_imports_race_to_one_winner_revoke_anywhere(self):
         hosts = self.make_hosts(2, accounts={"a1": "shop"})
         # each host has a token of a1 in its own vault before it joins; the
         # second one's, sealed a second later, expires a second later
@@ -331,6 +366,12 @@ class ClusterDaemonsTest(unittest.TestCase):
         final = wait_for(lambda: (lambda s: s.pop() if len(s) == 1 else None)({h.token("a1") for h in hosts}),
                          10, step=0.1, what="one winner on both hosts")
         self.assertIn(final, got)
+        # a revoke on either host: no host serves the token any more, within a second
+        rc, out, err = hosts[0].env.ctl("revoke", "a1")
+        self.assertEqual(rc, 0, err)
+        wait_for(lambda: all(h.token("a1") is None for h in hosts), 1.0, step=0.02,
+                 what="the token gone from every host")
+        self.assertEqual(hosts[1].env.account("a1")["state"], "no_token")
 
 
     def frozen_after_meta_answered(self, keep_old):
@@ -418,6 +459,43 @@ class ClusterDaemonsTest(unittest.TestCase):
             self.etcd.wait_healthy()
         self.assert_no_double_refresh()
         wait_for(lambda: self.settled(hosts), 20, step=0.2, what="owners settled")
+
+
+    def test_a_throttle_pause_survives_the_owners_death(self):
+        # tokens live 75 s and are due 100 s before expiry: always due, alive long after the pause
+        self.sim.config(min_age=1, lifetime=75)
+        accounts = {"a1": "shop", "a2": "shop"}
+        hosts = self.make_hosts(accounts=accounts, before_expiry="100s")
+        for h in hosts:
+            h.start()
+        owners = wait_for(lambda: self.settled(hosts), 20, step=0.2, what="owners settled")
+        for acc in accounts:
+            rc, out, err = hosts[0].env.import_token(self.sim.token(lifetime=75, age=5), acc)
+            self.assertEqual(rc, 0, err)
+        owner = next(h for h in hosts if h.name == owners["shop"])
+        rest = [h for h in hosts if h is not owner]
+        self.sim.script(path="/refresh_access_token", times=1, status=429, headers={"Retry-After": "25"},
+                        json={"error": {"message": "Application request limit reached", "code": 4}})
+
+        def paused_everywhere():
+            until = [next(a for a in h.status()["apps"] if a["name"] == "shop").get("paused_until")
+                     for h in hosts]
+            return until[0] if until[0] and all(u == until[0] for u in until) else None
+        until = wait_for(paused_everywhere, 20, step=0.2, what="the pause on every host")
+        # its calls were answered (no token): it has withdrawn its intents
+        wait_for(lambda: not self.etcd.ctl("get", "--prefix", "/igtokend/%s/v1/intent/" % self.name,
+                                           "--keys-only").strip(), 10, step=0.2, what="no intent left")
+        owner.kill()
+        killed = time.time()
+        wait_for(lambda: (lambda o: o and o["shop"] != owner.name)(self.settled(rest)), 2 * TTL + 5,
+                 step=0.1, what="a new owner")
+        self.assertGreater(until, time.time(), "the pause outlasts the takeover (else the test shows nothing)")
+        wait_for(lambda: len([e for e in self.sim.log("/refresh_access_token") if e["t"] > until]) >= 1,
+                 until - time.time() + 20, step=0.2, what="refreshes after the pause")
+        during = [e for e in self.sim.log("/refresh_access_token") if killed < e["t"] < until - 0.5]
+        self.assertEqual(during, [], "the new owner called Meta during its predecessor's pause")
+        figure("pause of %d s kept by the new owner (0 calls before it ended)" % (until - killed))
+        self.assert_no_double_refresh()
 
 
 if __name__ == "__main__":
