@@ -22,6 +22,7 @@ struct etcd_watch {
 	int error;
 	char why[160];
 	int64_t compact_revision;
+	size_t endpoint; /* the member it streams from */
 };
 
 void etcd_watch_free(struct etcd_watch *w)
@@ -137,7 +138,7 @@ static void on_closed(const struct http_response *r, void *userdata)
 	 * libcurl's callbacks here: a callback may call etcd) */
 	(void)on_deliver(NULL, w);
 	if (r->error || r->status != 200)
-		etcd_client_failed(w->client);
+		etcd_client_failed(w->client, w->endpoint);
 	end_soon(w, r->error ?: -ECONNRESET, r->error ? r->error_text : "etcd closed the watch");
 }
 
@@ -149,7 +150,7 @@ static int on_dead(sd_event_source *s, uint64_t usec, void *userdata)
 	(void)usec;
 
 	/* nothing, not even a progress notification: the stream is dead */
-	etcd_client_failed(c);
+	etcd_client_failed(c, w->endpoint);
 	w->error = -ETIMEDOUT;
 	snprintf(w->why, sizeof(w->why), "no word from etcd on the watch for %" PRIu64 " ms",
 		 w->dead_usec / USEC_PER_MSEC);
@@ -192,6 +193,7 @@ int etcd_watch(struct etcd_client *c, const char *key, const char *range_end,
 		k = sd_event_source_set_priority(w->deliver, SD_EVENT_PRIORITY_IMPORTANT);
 	if (k >= 0)
 		k = sd_event_source_set_enabled(w->deliver, SD_EVENT_OFF);
+	w->endpoint = etcd_client_endpoint_index(c);
 	if (k >= 0)
 		k = etcd_client_url(c, "/v3/watch", &url);
 	if (k >= 0)

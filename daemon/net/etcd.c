@@ -36,7 +36,8 @@ struct etcd_call {
 	enum call_kind kind;
 	bool write, reauthed, waiting;
 	struct secret *body;
-	size_t tries; /* endpoints tried */
+	size_t tries;	 /* endpoints tried */
+	size_t endpoint; /* the one it went to last */
 	struct http_request *req;
 	etcd_cb_t cb;
 	void *userdata;
@@ -99,6 +100,7 @@ static int send_call(struct etcd_call *call)
 	if (k < 0)
 		return k;
 	call->tries++;
+	call->endpoint = c->current;
 	if (call->kind == CALL_AUTH)
 		return http_post_json(c->http, url, NULL, call->body, NULL, on_auth_answer, call,
 				      &call->req);
@@ -121,16 +123,23 @@ static void fail(struct etcd_call *call, int error, const char *why)
 	answer(call, &(struct etcd_answer){ .error = error, .why = why });
 }
 
-void etcd_client_failed(struct etcd_client *c)
+size_t etcd_client_endpoint_index(const struct etcd_client *c)
 {
-	c->current = (c->current + 1) % c->n_endpoints;
+	return c->current;
+}
+
+void etcd_client_failed(struct etcd_client *c, size_t endpoint)
+{
+	/* several calls fail on one endpoint: the client moves on once */
+	if (endpoint == c->current)
+		c->current = (c->current + 1) % c->n_endpoints;
 }
 
 /* The next endpoint: for this call again (a read, or a write never sent), and
  * for whatever comes next. */
 static bool try_next(struct etcd_call *call)
 {
-	etcd_client_failed(call->client);
+	etcd_client_failed(call->client, call->endpoint);
 	if (call->tries >= call->client->n_endpoints)
 		return false;
 	call->req = NULL;
@@ -202,7 +211,7 @@ static void on_answer(const struct http_response *r, void *userdata)
 		if ((unsent || !call->write) && try_next(call))
 			return;
 		if (!unsent)
-			etcd_client_failed(call->client);
+			etcd_client_failed(call->client, call->endpoint);
 		answer(call, &(struct etcd_answer){ .error = r->error,
 						    .why = r->error_text,
 						    .maybe_applied = call->write && !unsent });

@@ -54,9 +54,13 @@ const char *etcd_client_endpoint(const struct etcd_client *c);
 /* For net/etcd-watch.c: the current endpoint's URL for path (guarded memory);
  * what failed there moves the client on to the next endpoint; the event loop,
  * the HTTP client; the Authorization header (NULL without auth; -EAGAIN until
- * a call has fetched the token). */
+ * a call has fetched the token). etcd_client_failed() moves on only if the
+ * endpoint that failed (etcd_client_endpoint_index() when it was used) is
+ * still the current one: failures of several calls on one member move the
+ * client on once, not round to that member again. */
 int etcd_client_url(const struct etcd_client *c, const char *path, struct secret **ret);
-void etcd_client_failed(struct etcd_client *c);
+void etcd_client_failed(struct etcd_client *c, size_t endpoint);
+size_t etcd_client_endpoint_index(const struct etcd_client *c);
 sd_event *etcd_client_event(const struct etcd_client *c);
 struct http_client *etcd_client_http(const struct etcd_client *c);
 int etcd_client_auth(const struct etcd_client *c, const struct secret **ret);
