@@ -64,6 +64,18 @@ static void test_names(void)
 	CHECK(!name_is_valid(NULL));
 }
 
+static void test_strv_equal(void)
+{
+	char sa[] = "a", sb[] = "b", sa2[] = "a", sb2[] = "b";
+	char *ab[] = { sa, sb, NULL }, *ab2[] = { sa2, sb2, NULL }, *a[] = { sa, NULL },
+	     *none[] = { NULL };
+
+	CHECK(strv_equal(ab, ab2));
+	CHECK(!strv_equal(ab, a) && !strv_equal(a, ab));
+	CHECK(strv_equal(NULL, none) && strv_equal(none, NULL) && strv_equal(NULL, NULL));
+	CHECK(!strv_equal(NULL, a));
+}
+
 static void test_numbers(void)
 {
 	int64_t v;
@@ -350,6 +362,7 @@ int main(void)
 		return 1;
 	test_durations();
 	test_names();
+	test_strv_equal();
 	test_numbers();
 	test_format();
 	test_files();

@@ -267,6 +267,17 @@ char **strv_free(char **l)
 	return NULL;
 }
 
+/* NULL and an empty list are equal. */
+bool strv_equal(char *const *x, char *const *y)
+{
+	size_t i = 0;
+
+	for (; x && y && x[i] && y[i]; i++)
+		if (!streq(x[i], y[i]))
+			return false;
+	return (!x || !x[i]) && (!y || !y[i]);
+}
+
 size_t strv_length(char *const *l)
 {
 	size_t n = 0;

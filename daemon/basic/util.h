@@ -39,6 +39,7 @@ char **strv_free(char **l);
 DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free)
 #define _cleanup_strv_free_ _cleanup_(strv_freep)
 size_t strv_length(char *const *l);
+bool strv_equal(char *const *x, char *const *y);
 int strv_push(char ***l, char *s); /* takes ownership of s on success */
 char **strv_copy(char *const *l);
 

@@ -170,20 +170,10 @@ static void spread_overdue_check(struct account *a)
 		a->check_not_before = now + (int64_t)(a->hash % (uint64_t)spread);
 }
 
-static bool same_scopes(char *const *x, char *const *y)
-{
-	size_t i = 0;
-
-	for (; x && y && x[i] && y[i]; i++)
-		if (!streq(x[i], y[i]))
-			return false;
-	return (!x || !x[i]) && (!y || !y[i]);
-}
-
 void account_reconfigure(struct account *a, const struct account_config *cfg)
 {
 	_cleanup_(record_freep) struct vault_record *r = NULL;
-	bool changed = !same_scopes(a->cfg->scopes, cfg->scopes);
+	bool changed = !strv_equal(a->cfg->scopes, cfg->scopes);
 
 	a->cfg = cfg;
 	a->name = cfg->name;

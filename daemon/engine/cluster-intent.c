@@ -44,7 +44,6 @@ static void intent_free(struct cluster_intent *i)
 void cluster_intent_token_changed(void *userdata, struct account *a)
 {
 	struct cluster_link *l = userdata;
-
 	struct cluster_intent *i = a->cluster_call;
 
 	if (i) {

@@ -72,16 +72,6 @@ static void on_owner_changed(struct cluster_owner *o, const char *app, void *use
 		l->ops->changed(l->userdata);
 }
 
-static bool same_hosts(char *const *x, char *const *y)
-{
-	size_t i = 0;
-
-	for (; x && y && x[i] && y[i]; i++)
-		if (!streq(x[i], y[i]))
-			return false;
-	return (!x || !x[i]) && (!y || !y[i]);
-}
-
 /* A digest of what must be the same on every host (apps, accounts, refresh
  * and rate-limit settings), keyed from the vault key: comparable between
  * hosts, meaningless to anyone without the key. */
@@ -157,7 +147,7 @@ static void compare_configs(struct cluster_link *l)
 			k++;
 		cJSON_Delete(j);
 	}
-	if (same_hosts(differ, l->differ))
+	if (strv_equal(differ, l->differ))
 		return;
 	if (k > 0)
 		log_warning("cluster '%s': %zu host(s), %s first, run another configuration of "
@@ -236,6 +226,10 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
 	if (l->session && l->resync && !l->syncing && cluster_session_store_up(l->session) &&
 	    cluster_session_lease(l->session) > 0)
 		cluster_sync_start(l);
+	else if (l->rewatch && !l->watch && cluster_sync_rewatch(l) < 0) {
+		l->synced = false;
+		l->resync = true;
+	}
 	for (size_t i = 0; l->owner && i < l->n_apps; i++) {
 		bool may =
 			l->synced && cluster_owner_mine(l->owner, l->apps[i],

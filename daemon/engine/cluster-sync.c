@@ -202,7 +202,11 @@ static void on_watch(const struct etcd_watch_msg *m, void *userdata)
 					       e->kv.mod_revision);
 		else if (!a && l->other_key)
 			l->other_key(l, &e->kv);
+		l->watch_rev = MAX(l->watch_rev, e->kv.mod_revision);
 	}
+	/* a progress notification: every event up to its revision has come */
+	if (m->n_events == 0 && !m->created)
+		l->watch_rev = MAX(l->watch_rev, m->header.revision);
 }
 
 static void on_watch_ended(int error, const char *why, int64_t compact, void *userdata)
@@ -210,13 +214,18 @@ static void on_watch_ended(int error, const char *why, int64_t compact, void *us
 	struct cluster_link *l = userdata;
 
 	l->watch = NULL; /* freed after this */
-	l->synced = false;
-	l->resync = true;
-	log_warning("cluster store: the watch ended (%s%s), reading them again",
+	if (compact || l->watch_rev <= 0) {
+		/* what it missed is gone from etcd's history: everything read again */
+		l->synced = false;
+		l->resync = true;
+	} else
+		l->rewatch = true; /* from where it was, on the next endpoint */
+	log_warning("cluster store: the watch ended (%s%s), %s",
 		    why
 			    ?: error ? strerror(-error)
 				     : "closed",
-		    compact ? ", compacted" : "");
+		    compact ? ", compacted" : "",
+		    l->rewatch ? "watching again" : "reading the store again");
 	if (l->ops->changed)
 		l->ops->changed(l->userdata);
 }
@@ -269,8 +278,8 @@ static void on_page(const struct etcd_answer *ans, void *userdata)
 	for (size_t i = 0; i < n_acc; i++)
 		if (all[i]->store_rev < 0)
 			cluster_sync_reconcile(l, all[i], NULL, 0, 0);
-	k = etcd_watch(l->etcd, l->prefix, l->prefix_end, l->sync_rev + 1,
-		       (uint64_t)MAX(3 * l->ttl, 660) * USEC_PER_SEC, &watch_ops, l, &l->watch);
+	l->watch_rev = l->sync_rev;
+	k = cluster_sync_rewatch(l);
 	if (k < 0)
 		return sync_failed(l, k, NULL);
 	l->syncing = false;
@@ -278,6 +287,15 @@ static void on_page(const struct etcd_answer *ans, void *userdata)
 	log_info("cluster store: %zu accounts in step at revision %" PRId64, n_acc, l->sync_rev);
 	if (l->ops->changed)
 		l->ops->changed(l->userdata);
+}
+
+int cluster_sync_rewatch(struct cluster_link *l)
+{
+	/* three lease TTLs without a word, not even a progress notification
+	 * (etcd's --experimental-watch-progress-notify-interval): a dead stream */
+	l->rewatch = false;
+	return etcd_watch(l->etcd, l->prefix, l->prefix_end, l->watch_rev + 1,
+			  (uint64_t)(3 * l->ttl) * USEC_PER_SEC, &watch_ops, l, &l->watch);
 }
 
 void cluster_sync_stop(struct cluster_link *l)
@@ -288,6 +306,7 @@ void cluster_sync_stop(struct cluster_link *l)
 		etcd_call_cancel(TAKE_PTR(l->page));
 	l->synced = false;
 	l->syncing = false;
+	l->rewatch = false;
 }
 
 void cluster_sync_start(struct cluster_link *l)

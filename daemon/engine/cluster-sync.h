@@ -54,10 +54,12 @@ struct cluster_link {
 	bool *may; /* per app: may_call as last told (kick when it changes) */
 	struct engine_cluster engine;
 	sd_event_source *tick;
-	bool key_ok;  /* the store's key check opens under our key: we may write */
-	bool synced;  /* the store's tokens are read and the watch runs */
-	bool syncing; /* a range under way */
-	bool resync;  /* read the store again (the watch ended, a commit failed) */
+	bool key_ok;	   /* the store's key check opens under our key: we may write */
+	bool synced;	   /* the store's tokens are read and the watch runs */
+	bool syncing;	   /* a range under way */
+	bool resync;	   /* read the store again (the watch ended, a commit failed) */
+	bool rewatch;	   /* the watch ended: watch again from watch_rev + 1 */
+	int64_t watch_rev; /* every event up to it has come */
 	struct etcd_watch *watch;
 	int64_t sync_rev;
 	struct etcd_call *page;		/* a page of the range under way */
@@ -77,6 +79,8 @@ void cluster_sync_done(struct cluster_link *l);
 /* A full read of the store's keys (tokens, and what other_key takes), then a
  * watch of them from the revision after it. */
 void cluster_sync_start(struct cluster_link *l);
+/* The watch again from where it ended (0, or a negative errno). */
+int cluster_sync_rewatch(struct cluster_link *l);
 /* The watch and reads stop (the store went away, or the host leaves). */
 void cluster_sync_stop(struct cluster_link *l);
 

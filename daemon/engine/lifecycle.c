@@ -113,11 +113,14 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
 
 	(void)sd_notify(false, "STOPPING=1");
 	log_info("stopping (%s)", strsignal((int)si->ssi_signo));
-	/* cluster mode: the lease revoked first, so that other hosts take over now */
-	if (m->cluster && cluster_link_stop(m->cluster, stopped, m) >= 0 &&
+	/* cluster mode: the lease revoked first, so that other hosts take over now
+	 * (a second signal meanwhile stops at once) */
+	if (m->cluster && !m->stopping && cluster_link_stop(m->cluster, stopped, m) >= 0 &&
 	    sd_event_add_time_relative(m->event, NULL, CLOCK_MONOTONIC, 3 * USEC_PER_SEC, 0,
-				       stop_anyway, m) >= 0)
+				       stop_anyway, m) >= 0) {
+		m->stopping = true;
 		return 0;
+	}
 	stopped(m);
 	return 0;
 }

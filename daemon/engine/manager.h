@@ -38,6 +38,7 @@ struct manager {
 	sd_event_source *deadline_timer, *status_timer;
 	int64_t started;	 /* Unix seconds */
 	bool last_reload_failed; /* the configuration in force is older than the file */
+	bool stopping;		 /* cluster mode: the lease is being revoked before the exit */
 };
 
 /* The parts that need no configuration: event loop, signals stay with the caller. */
