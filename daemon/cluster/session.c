@@ -182,7 +182,9 @@ static int on_tick(sd_event_source *src, uint64_t usec, void *userdata)
 	struct cluster_session *s = userdata;
 	(void)usec;
 
-	(void)sd_event_source_set_time_relative(src, (uint64_t)s->ttl * USEC_PER_SEC / 3);
+	/* every TTL/6: a Meta call needs the lease surely alive for up to 2/3 of
+	 * the TTL, so a renewal every third would leave gaps of a round trip */
+	(void)sd_event_source_set_time_relative(src, (uint64_t)s->ttl * USEC_PER_SEC / 6);
 	if (s->lease && now_monotonic_usec() >= s->alive_until) {
 		if (!s->lapsed) {
 			log_warning("cluster: lease %" PRId64 " not surely alive any more: nothing "

@@ -2,7 +2,7 @@
 #pragma once
 
 /* One host's session in the cluster store (CLUSTER.md): an etcd lease kept
- * alive every TTL/3, the host's key (hosts/<host>) attached to it, the live
+ * alive every TTL/6, the host's key (hosts/<host>) attached to it, the live
  * hosts as last read, and whether the store answers.
  *
  * The one promise others build on: cluster_session_alive_until() is a

@@ -186,7 +186,7 @@ static bool held_elsewhere(const struct account *a)
 {
 	const struct engine_cluster *c = a->ctx->cluster;
 
-	return c && !c->may_call(c->userdata, a, NULL, 0);
+	return c && !c->owns(c->userdata, a);
 }
 
 int64_t account_deadline(const struct account *a, int64_t now)
@@ -198,8 +198,11 @@ int64_t account_deadline(const struct account *a, int64_t now)
 	if (account_usable(a, now) < 0)
 		return check;
 	refresh = account_next_refresh(a, now);
+	/* cluster mode: another host's intent stands, or the lease's margin was short */
 	if (refresh && refresh < a->cluster_wait_until)
-		refresh = a->cluster_wait_until; /* another host's intent stands */
+		refresh = a->cluster_wait_until;
+	if (check && check < a->cluster_wait_until)
+		check = a->cluster_wait_until;
 	/* the expiry too: to show `expired` on time */
 	return earliest(earliest(a->expires_at, refresh), check);
 }

@@ -214,8 +214,8 @@ static void on_keycheck(int error, void *userdata)
 	(void)join(l);
 }
 
-/* Once a second: what waits for the store, and which apps this host may call
- * Meta for (that changes with time too: a lease not renewed lapses). */
+/* Once a second: what waits for the store, and which apps this host owns
+ * (their accounts' deadlines are filed again when that changes). */
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct cluster_link *l = userdata;
@@ -246,6 +246,14 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
+static bool link_owns(void *userdata, const struct account *a)
+{
+	struct cluster_link *l = userdata;
+
+	return l->synced && a->store_rev >= 0 && l->owner &&
+	       streq_ptr(cluster_owner_of(l->owner, a->app->name, NULL), l->host);
+}
+
 int cluster_link_new(sd_event *e, const struct config *c, struct vault *v,
 		     const struct cluster_link_ops *ops, void *userdata, struct cluster_link **ret)
 {
@@ -273,6 +281,7 @@ int cluster_link_new(sd_event *e, const struct config *c, struct vault *v,
 	l->other_key = other_key;
 	l->timeout = c->refresh.timeout;
 	l->engine = (struct engine_cluster){ .may_call = link_may_call,
+					     .owns = link_owns,
 					     .intent = cluster_intent_ask,
 					     .intent_cancel = cluster_intent_cancel,
 					     .token_changed = cluster_intent_token_changed,

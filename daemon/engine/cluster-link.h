@@ -9,9 +9,11 @@
  * what it asks before a Meta call and after a token changed
  * (struct engine_cluster):
  *
- *  - may_call: this host owns the account's app under a lease surely alive
- *    until a request started now has ended (refresh.timeout + 1s), and its
- *    vault record is known to be the store's latest;
+ *  - owns: the store has been read and the app's owner key names this host
+ *    (what the account's deadlines are filed by);
+ *  - may_call, right before each request: the same, under a lease surely
+ *    alive until a request started now has ended (refresh.timeout + 1s), and
+ *    the account's vault record known to be the store's latest;
  *  - intent: intent/<account> written in a txn that checks the owner's epoch
  *    and the token's revision (cluster/tokens.h); another host's intent makes
  *    the refresh wait (until it is gone, 10 minutes old, or the token urgent);

@@ -51,7 +51,7 @@ struct cluster_link {
 	struct cluster_owner *owner;
 	char **apps;
 	size_t n_apps;
-	bool *may; /* per app: may_call as last told (kick when it changes) */
+	bool *may; /* per app: owned as last told (kick when it changes) */
 	struct engine_cluster engine;
 	sd_event_source *tick;
 	bool key_ok;	   /* the store's key check opens under our key: we may write */

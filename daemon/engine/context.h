@@ -35,6 +35,10 @@ struct engine_cluster {
 	/* Whether this host may call Meta for the account's app now: it owns the
 	 * app under a lease surely alive until the call has ended. why: else, for people. */
 	bool (*may_call)(void *userdata, const struct account *a, char *why, size_t why_len);
+	/* Whether this host owns the account's app (the store read, the owner key
+	 * says so): what its deadlines are filed by. May_call adds the lease's
+	 * margin, which comes and goes with each renewal. */
+	bool (*owns)(void *userdata, const struct account *a);
 	/* Before the Meta call of a refresh: the intent written in the store.
 	 * 0: under way, done() runs later from the event loop unless cancelled. */
 	int (*intent)(void *userdata, struct account *a, engine_intent_done_t done);

@@ -106,6 +106,21 @@ static bool may_call(struct account *a, const struct op *op, char *why, size_t l
 	return c->may_call(c->userdata, a, why, len);
 }
 
+/* The same without the lease's margin: whether the app is this host's to call
+ * Meta for at all (else another host does; why says which). */
+static bool owned(struct account *a, const struct op *op, char *why, size_t len)
+{
+	const struct engine_cluster *c = a->ctx->cluster;
+
+	if (!c || (op && op->st.kind != OP_REFRESH && op->st.kind != OP_CHECK))
+		return true;
+	if (c->owns(c->userdata, a))
+		return true;
+	if (why)
+		(void)c->may_call(c->userdata, a, why, len);
+	return false;
+}
+
 /* The current step's request goes to Meta (its turn in the app's queue is taken). */
 static int send_now(struct account *a, struct op *op)
 {
@@ -114,8 +129,10 @@ static int send_now(struct account *a, struct op *op)
 	int k;
 
 	if (!may_call(a, op, why, sizeof(why))) {
-		/* the lease may lapse before Meta answers: nothing goes out */
+		/* the lease may lapse before Meta answers: nothing goes out; the
+		 * schedule tries again in a second */
 		log_account(LOG_INFO, a->name, a->app->name, NULL, "not sent: %s", why);
+		a->cluster_wait_until = a->ctx->now() + 1;
 		finish(a, -EREMOTEIO, why);
 		return -EREMOTEIO;
 	}
@@ -302,7 +319,7 @@ static void start(struct account *a)
 		finish(a, -EBUSY, account_paused_message(a, now, msg, sizeof(msg)));
 		return;
 	}
-	if (!may_call(a, op, why, sizeof(why))) {
+	if (!owned(a, op, why, sizeof(why))) {
 		finish(a, -EREMOTEIO, why);
 		return;
 	}
@@ -379,8 +396,7 @@ void operation_refresh(struct account *a, op_done_t done, void *userdata)
 		     userdata);
 		return;
 	}
-	if (done && a->ctx->cluster &&
-	    !a->ctx->cluster->may_call(a->ctx->cluster->userdata, a, NULL, 0)) {
+	if (done && !owned(a, NULL, NULL, 0)) {
 		/* cluster mode: the app's owner refreshes it (CONTRACT 13) */
 		k = a->ctx->cluster->forward_refresh(a->ctx->cluster->userdata, a, done, userdata,
 						     msg, sizeof(msg));
@@ -439,7 +455,7 @@ void operation_on_deadline(struct account *a, int64_t now)
 
 	if (a->ops || account_deadline(a, now) > now)
 		return;
-	if (a->ctx->cluster && !a->ctx->cluster->may_call(a->ctx->cluster->userdata, a, NULL, 0)) {
+	if (!owned(a, NULL, NULL, 0)) {
 		account_changed(a); /* another host calls Meta for it: files the expiry */
 		return;
 	}
