@@ -184,6 +184,7 @@ static int slot_send(struct app_request *slot)
 	op->intent = op->reserved = true;
 	if (c->intent(c->userdata, a, intent_done) < 0) {
 		op->intent = op->reserved = false;
+		a->cluster_wait_until = a->ctx->now() + 1; /* the schedule: in a second */
 		finish(a, -EREMOTEIO, "the cluster store cannot be asked now");
 		return -EREMOTEIO;
 	}
