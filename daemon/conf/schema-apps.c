@@ -96,26 +96,8 @@ static bool app_pair(struct yaml_file *f, const char *key, yaml_node_t *k, yaml_
 			return true;
 		}
 		x->secret_seen = true;
-		if (streq(key, "app_secret_file")) {
-			if (!schema_get_path(f, v, key, f->path, &a->secret_path))
-				return true;
-		} else {
-			if (!yaml_get_string(f, v, key, &s))
-				return true;
-			if (!name_is_valid(s)) {
-				yaml_err(f, v, "'%s': '%s' is not a credential name", key, s);
-				return true;
-			}
-			if (!x->env->credentials_dir) {
-				yaml_err(f, v,
-					 "'%s' needs $CREDENTIALS_DIRECTORY (systemd "
-					 "LoadCredential=)",
-					 key);
-				return true;
-			}
-			if (asprintf(&a->secret_path, "%s/%s", x->env->credentials_dir, s) < 0)
-				return true;
-		}
+		if (!schema_get_secret_path(f, v, key, x->env->credentials_dir, &a->secret_path))
+			return true;
 		x->secret_node = v;
 		x->secret_key =
 			streq(key, "app_secret_file") ? "app_secret_file" : "app_secret_credential";

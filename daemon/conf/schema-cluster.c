@@ -28,7 +28,6 @@ static void get_password(struct yaml_file *f, const char *key, yaml_node_t *k, y
 			 struct cluster_ctx *x)
 {
 	struct cluster_config *cc = x->cc;
-	const char *s;
 
 	if (x->password_node) {
 		yaml_err(f, k, "'%s' and '%s' cannot both be set", x->password_key, key);
@@ -36,27 +35,8 @@ static void get_password(struct yaml_file *f, const char *key, yaml_node_t *k, y
 	}
 	x->password_node = v;
 	x->password_key = streq(key, "password_file") ? "password_file" : "password_credential";
-	if (streq(key, "password_file")) {
-		if (!schema_get_path(f, v, key, f->path, &cc->password_path))
-			return;
-	} else {
-		if (!yaml_get_string(f, v, key, &s))
-			return;
-		if (!name_is_valid(s)) {
-			yaml_err(f, v, "'%s': '%s' is not a credential name", key, s);
-			return;
-		}
-		if (!x->env->credentials_dir) {
-			yaml_err(f, v,
-				 "'%s' needs $CREDENTIALS_DIRECTORY (systemd LoadCredential=)",
-				 key);
-			return;
-		}
-		if (asprintf(&cc->password_path, "%s/%s", x->env->credentials_dir, s) < 0) {
-			cc->password_path = NULL;
-			return;
-		}
-	}
+	if (!schema_get_secret_path(f, v, key, x->env->credentials_dir, &cc->password_path))
+		return;
 	schema_read_secret(f, v, cc->password_path, &cc->password);
 }
 

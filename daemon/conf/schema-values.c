@@ -300,3 +300,28 @@ void *schema_new_entry(struct yaml_file *f, const char *key, yaml_node_t *k, yam
 	(*list)[(*n)++] = e;
 	return e;
 }
+
+bool schema_get_secret_path(struct yaml_file *f, const yaml_node_t *n, const char *key,
+			    const char *credentials_dir, char **ret)
+{
+	const char *s;
+	size_t len = strlen(key);
+
+	if (len > 5 && streq(key + len - 5, "_file"))
+		return schema_get_path(f, n, key, f->path, ret);
+	if (!yaml_get_string(f, n, key, &s))
+		return false;
+	if (!name_is_valid(s)) {
+		yaml_err(f, n, "'%s': '%s' is not a credential name", key, s);
+		return false;
+	}
+	if (!credentials_dir) {
+		yaml_err(f, n, "'%s' needs $CREDENTIALS_DIRECTORY (systemd LoadCredential=)", key);
+		return false;
+	}
+	if (asprintf(ret, "%s/%s", credentials_dir, s) < 0) {
+		*ret = NULL;
+		return false;
+	}
+	return true;
+}

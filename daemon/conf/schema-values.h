@@ -19,6 +19,10 @@ bool schema_get_url(struct yaml_file *f, const yaml_node_t *n, const char *key, 
  * readable by group or others); reported at n. */
 bool schema_check_private_file(struct yaml_file *f, const yaml_node_t *n, const char *path,
 			       bool must_exist);
+/* A secret's path from KEY_file (a path relative to the file) or
+ * KEY_credential (a systemd credential's name, in credentials_dir). */
+bool schema_get_secret_path(struct yaml_file *f, const yaml_node_t *n, const char *key,
+			    const char *credentials_dir, char **ret);
 bool schema_read_secret(struct yaml_file *f, const yaml_node_t *n, const char *path,
 			struct secret **ret);
 bool schema_get_principals(struct yaml_file *f, yaml_node_t *n, const char *key,
