@@ -20,6 +20,11 @@ static void check_free(struct check *k)
 	free(k);
 }
 
+static void dropped(void *userdata)
+{
+	check_free(userdata);
+}
+
 static void on_answer(const struct etcd_answer *a, void *userdata)
 {
 	struct check *k = userdata;
@@ -63,10 +68,16 @@ int cluster_keycheck(struct etcd_client *c, const char *prefix, const char *clus
 			.kind = ETCD_OP_PUT, .key = meta, .value = sealed, .value_len = n
 		};
 		struct etcd_op read = { .kind = ETCD_OP_RANGE, .key = meta };
+		struct etcd_call *call = NULL;
 		k->done = done;
 		k->userdata = userdata;
 		r = etcd_txn(c, &(struct etcd_txn){ &absent, 1, &put, &read, 1, 1 }, on_answer, k,
-			     ret);
+			     &call);
+		if (r >= 0) {
+			etcd_call_on_drop(call, dropped); /* cancelled, or the client goes */
+			if (ret)
+				*ret = call;
+		}
 	}
 	if (r < 0 && k)
 		check_free(k);

@@ -87,10 +87,19 @@ static void on_answer(const struct etcd_answer *a, void *userdata)
 	free(call);
 }
 
+static void drop(void *userdata)
+{
+	struct call *call = userdata;
+
+	free(call->sealed);
+	free(call);
+}
+
 static int send(struct etcd_client *c, enum kind kind, const struct etcd_txn *t, int64_t epoch,
 		const unsigned char *sealed, size_t len, cluster_tok_cb_t cb, void *userdata)
 {
 	struct call *call = calloc(1, sizeof(*call));
+	struct etcd_call *ec;
 	int r;
 
 	if (!call)
@@ -105,11 +114,12 @@ static int send(struct etcd_client *c, enum kind kind, const struct etcd_txn *t,
 		memcpy(call->sealed, sealed, len);
 		call->len = len;
 	}
-	r = etcd_txn(c, t, on_answer, call, NULL);
+	r = etcd_txn(c, t, on_answer, call, &ec);
 	if (r < 0) {
-		free(call->sealed);
-		free(call);
+		drop(call);
+		return r;
 	}
+	etcd_call_on_drop(ec, drop); /* the client goes with it under way */
 	return r;
 }
 

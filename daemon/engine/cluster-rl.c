@@ -13,12 +13,10 @@
 
 static void on_put(const struct cluster_tok_result *r, void *userdata)
 {
-	char *app = userdata;
-
+	(void)userdata;
 	if (r->error || !r->done)
-		log_app(LOG_INFO, app, "rate-limit state not in the cluster store (%s)",
-			r->error ? "it does not answer" : "this host no longer owns the app");
-	free(app);
+		log_info("cluster store: an app's rate-limit state not written (%s)",
+			 r->error ? "it does not answer" : "this host no longer owns the app");
 }
 
 void cluster_rl_app_changed(void *userdata, struct app *app)
@@ -29,7 +27,6 @@ void cluster_rl_app_changed(void *userdata, struct app *app)
 				  .backoff_level = app->rl.backoff_level };
 	_cleanup_free_ char *owner_key = NULL, *key = NULL;
 	_cleanup_free_ unsigned char *sealed = NULL;
-	char *name = NULL;
 	const char *owner;
 	int64_t epoch = 0;
 	size_t len;
@@ -45,12 +42,9 @@ void cluster_rl_app_changed(void *userdata, struct app *app)
 	}
 	r = vault_seal_app(l->vault, app->name, &rec, &sealed, &len);
 	if (r >= 0)
-		r = (name = strdup(app->name)) ? 0 : -ENOMEM;
-	if (r >= 0)
 		r = cluster_tok_put_fenced(l->etcd, owner_key, epoch, key, sealed, len, on_put,
-					   name);
+					   NULL);
 	if (r < 0) {
-		free(name);
 		log_full(LOG_WARNING, r, NULL, app->name, NULL,
 			 "cannot send the rate-limit state to the cluster store: %m");
 	}

@@ -41,6 +41,7 @@ struct etcd_call {
 	struct http_request *req;
 	etcd_cb_t cb;
 	void *userdata;
+	void (*dropped)(void *userdata); /* it ends without an answer */
 };
 
 static void call_free(struct etcd_call *call)
@@ -59,10 +60,26 @@ static void call_free(struct etcd_call *call)
 	free(call);
 }
 
+void etcd_call_on_drop(struct etcd_call *call, void (*dropped)(void *userdata))
+{
+	call->dropped = dropped;
+}
+
+/* A call that ends without its callback: whoever gave userdata frees it. */
+static void call_drop(struct etcd_call *call)
+{
+	void (*dropped)(void *userdata) = call->dropped;
+	void *userdata = call->userdata;
+
+	call_free(call);
+	if (dropped)
+		dropped(userdata);
+}
+
 void etcd_call_cancel(struct etcd_call *call)
 {
 	if (call)
-		call_free(call);
+		call_drop(call);
 }
 
 const char *etcd_client_endpoint(const struct etcd_client *c)
@@ -434,7 +451,7 @@ struct etcd_client *etcd_client_free(struct etcd_client *c)
 	if (!c)
 		return NULL;
 	while (c->calls)
-		call_free(c->calls);
+		call_drop(c->calls);
 	http_client_free(c->http);
 	for (size_t i = 0; i < c->n_endpoints; i++)
 		free(c->endpoints[i]);

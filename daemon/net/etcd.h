@@ -77,4 +77,7 @@ int etcd_lease_keepalive(struct etcd_client *c, int64_t id, etcd_cb_t cb, void *
 			 struct etcd_call **ret);
 int etcd_lease_revoke(struct etcd_client *c, int64_t id, etcd_cb_t cb, void *userdata,
 		      struct etcd_call **ret);
+/* Without its callback: dropped(userdata) runs if set (etcd_call_on_drop()),
+ * also for the calls etcd_client_free() drops. */
 void etcd_call_cancel(struct etcd_call *call);
+void etcd_call_on_drop(struct etcd_call *call, void (*dropped)(void *userdata));
