@@ -62,6 +62,3 @@ void account_note_check_failed(struct account *a, const char *why);
 int account_take_record(struct account *a, const struct vault_record *r, const char *host);
 /* The account's own rate-limit state changed: stored, so that a restart keeps the pause. */
 void account_persist(struct account *a);
-/* The scopes to seal with a new token: what Meta granted, else what the old
- * record says, else what the account asks for. */
-char *account_scopes_for(struct account *a, const char *granted);

@@ -320,3 +320,26 @@ const char *account_too_early_message(const struct account *a, int64_t when, int
 		 age, at, wait);
 	return buf;
 }
+
+char *account_scopes_for(struct account *a, const char *granted)
+{
+	_cleanup_(record_freep) struct vault_record *cur = NULL;
+	char *joined = NULL;
+	size_t n = 0;
+	FILE *f;
+
+	if (granted)
+		return strdup(granted);
+	if (vault_load_meta(a->ctx->vault, a->name, &cur) == 0 && cur->scopes)
+		return TAKE_PTR(cur->scopes);
+	f = open_memstream(&joined, &n);
+	if (!f)
+		return NULL;
+	for (size_t i = 0; a->cfg->scopes && a->cfg->scopes[i]; i++)
+		fprintf(f, "%s%s", i ? "," : "", a->cfg->scopes[i]);
+	if (fclose(f) != 0) {
+		free(joined);
+		return NULL;
+	}
+	return joined;
+}

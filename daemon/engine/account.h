@@ -147,6 +147,10 @@ const char *account_paused_message(const struct account *a, int64_t now, char *b
 const char *account_too_early_message(const struct account *a, int64_t when, int64_t now, char *buf,
 				      size_t len);
 
+/* The scopes to seal with a new token: what Meta granted, else what the old
+ * record says, else what the account asks for. */
+char *account_scopes_for(struct account *a, const char *granted);
+
 /* Reports upward (ctx->events): recompute and announce; a new token is served. */
 void account_changed(struct account *a);
 void account_refreshed(struct account *a);

@@ -95,28 +95,19 @@ static void wait_turn(struct account *a, struct op *op)
 
 static void on_answer(const struct http_response *r, void *userdata);
 
-/* Cluster mode: whether this host may call Meta for the operation now (an
- * import or an enrolment goes from whichever host an admin asked). */
-static bool may_call(struct account *a, const struct op *op, char *why, size_t len)
-{
-	const struct engine_cluster *c = a->ctx->cluster;
-
-	if (!c || (op->st.kind != OP_REFRESH && op->st.kind != OP_CHECK))
-		return true;
-	return c->may_call(c->userdata, a, why, len);
-}
-
-/* The same without the lease's margin: whether the app is this host's to call
- * Meta for at all (else another host does; why says which). */
-static bool owned(struct account *a, const struct op *op, char *why, size_t len)
+/* Cluster mode: whether this host may call Meta for the operation (an import
+ * or an enrolment goes from whichever host an admin asked; op NULL: a
+ * refresh). now: right before a request, with the lease's margin; else
+ * whether the app is this host's at all. why: if not, for people. */
+static bool may_call(struct account *a, const struct op *op, bool now, char *why, size_t len)
 {
 	const struct engine_cluster *c = a->ctx->cluster;
 
 	if (!c || (op && op->st.kind != OP_REFRESH && op->st.kind != OP_CHECK))
 		return true;
-	if (c->owns(c->userdata, a))
+	if (now ? c->may_call(c->userdata, a, why, len) : c->owns(c->userdata, a))
 		return true;
-	if (why)
+	if (!now && why)
 		(void)c->may_call(c->userdata, a, why, len);
 	return false;
 }
@@ -128,7 +119,7 @@ static int send_now(struct account *a, struct op *op)
 	char why[192];
 	int k;
 
-	if (!may_call(a, op, why, sizeof(why))) {
+	if (!may_call(a, op, true, why, sizeof(why))) {
 		/* the lease may lapse before Meta answers: nothing goes out; the
 		 * schedule tries again in a second */
 		log_account(LOG_INFO, a->name, a->app->name, NULL, "not sent: %s", why);
@@ -177,7 +168,7 @@ static int slot_send(struct app_request *slot)
 	struct account *a = op->account;
 	const struct engine_cluster *c = a->ctx->cluster;
 
-	if (op->st.kind != OP_REFRESH || !c || !may_call(a, op, NULL, 0))
+	if (op->st.kind != OP_REFRESH || !c || !may_call(a, op, true, NULL, 0))
 		return send_now(a, op);
 	/* the store hears right before each Meta call of a refresh, so that no
 	 * other host refreshes the token too (CLUSTER.md) */
@@ -320,7 +311,7 @@ static void start(struct account *a)
 		finish(a, -EBUSY, account_paused_message(a, now, msg, sizeof(msg)));
 		return;
 	}
-	if (!owned(a, op, why, sizeof(why))) {
+	if (!may_call(a, op, false, why, sizeof(why))) {
 		finish(a, -EREMOTEIO, why);
 		return;
 	}
@@ -397,7 +388,7 @@ void operation_refresh(struct account *a, op_done_t done, void *userdata)
 		     userdata);
 		return;
 	}
-	if (done && !owned(a, NULL, NULL, 0)) {
+	if (done && !may_call(a, NULL, false, NULL, 0)) {
 		/* cluster mode: the app's owner refreshes it (CONTRACT 13) */
 		k = a->ctx->cluster->forward_refresh(a->ctx->cluster->userdata, a, done, userdata,
 						     msg, sizeof(msg));
@@ -456,7 +447,7 @@ void operation_on_deadline(struct account *a, int64_t now)
 
 	if (a->ops || account_deadline(a, now) > now)
 		return;
-	if (!owned(a, NULL, NULL, 0)) {
+	if (!may_call(a, NULL, false, NULL, 0)) {
 		account_changed(a); /* another host calls Meta for it: files the expiry */
 		return;
 	}
@@ -477,19 +468,6 @@ void operation_on_deadline(struct account *a, int64_t now)
 	op = new_op(a, OP_CHECK, NULL, NULL);
 	if (op)
 		push(a, op);
-}
-
-void operation_forget_userdata(struct account *a, void *userdata)
-{
-	for (struct op *op = a->ops; op; op = op->next)
-		for (struct waiter **p = &op->waiters; *p;) {
-			if ((*p)->userdata == userdata) {
-				struct waiter *w = *p;
-				*p = w->next;
-				free(w);
-			} else
-				p = &(*p)->next;
-		}
 }
 
 void operation_cancel_all(struct account *a, int error, const char *message)

@@ -23,8 +23,6 @@ void operation_enroll(struct account *a, struct secret *code, op_done_t done, vo
 /* The account's deadline came: a refresh or a check, as the schedule says. */
 void operation_on_deadline(struct account *a, int64_t now);
 
-/* A client left: its waiting callbacks are forgotten (the operations go on). */
-void operation_forget_userdata(struct account *a, void *userdata);
 /* Every operation of the account ends now (it leaves): requests under way are
  * cancelled and whoever waits hears `error`. */
 void operation_cancel_all(struct account *a, int error, const char *message);
