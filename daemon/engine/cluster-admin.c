@@ -189,7 +189,7 @@ static void run_request(struct cluster_link *l, const char *account, const struc
 	/* an old request's host has given up on it */
 	if (!a || !id || !host || !cJSON_IsNumber(at) ||
 	    at->valuedouble + (double)(l->timeout + 2 * l->ttl) < (double)engine_clock_now() ||
-	    !l->owner || !streq_ptr(cluster_owner_of(l->owner, a->app->name, NULL), l->host) ||
+	    !cluster_sync_my_epoch(l, a->app->name) ||
 	    (l->served_last && streq(l->served_last, id)) || !(s = calloc(1, sizeof(*s)))) {
 		cJSON_Delete(j);
 		return;

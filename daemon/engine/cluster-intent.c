@@ -146,7 +146,7 @@ static void on_intent(const struct cluster_tok_result *r, void *userdata)
 		return intent_failed(i, a, "the token changed in the cluster store meanwhile");
 	}
 	if (!i->retried && may_replace(l, a, r->intent, &until, host, sizeof(host)) &&
-	    cluster_owner_of(l->owner, a->app->name, &epoch) && epoch > 0) {
+	    (epoch = cluster_sync_my_epoch(l, a->app->name)) > 0) {
 		i->retried = true;
 		if (send_intent(i, epoch, r->intent_mod) >= 0)
 			return;
@@ -173,11 +173,10 @@ int cluster_intent_ask(void *userdata, struct account *a, engine_intent_done_t d
 {
 	struct cluster_link *l = userdata;
 	struct cluster_intent *i;
-	int64_t epoch = 0;
-	const char *owner = cluster_owner_of(l->owner, a->app->name, &epoch);
+	int64_t epoch = cluster_sync_my_epoch(l, a->app->name);
 	int k;
 
-	if (!owner || !streq(owner, l->host) || epoch <= 0 || a->store_rev < 0 || a->cluster_call)
+	if (!epoch || a->store_rev < 0 || a->cluster_call)
 		return -EAGAIN;
 	i = calloc(1, sizeof(*i));
 	if (!i)

@@ -231,9 +231,7 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
 		l->resync = true;
 	}
 	for (size_t i = 0; l->owner && i < l->n_apps; i++) {
-		bool may =
-			l->synced && cluster_owner_mine(l->owner, l->apps[i],
-							(uint64_t)(l->timeout + 1) * USEC_PER_SEC);
+		bool may = l->synced && cluster_sync_my_epoch(l, l->apps[i]) > 0;
 		if (may != l->may[i]) {
 			l->may[i] = may;
 			log_info("cluster: app '%s' %s", l->apps[i],
@@ -250,8 +248,7 @@ static bool link_owns(void *userdata, const struct account *a)
 {
 	struct cluster_link *l = userdata;
 
-	return l->synced && a->store_rev >= 0 && l->owner &&
-	       streq_ptr(cluster_owner_of(l->owner, a->app->name, NULL), l->host);
+	return l->synced && a->store_rev >= 0 && cluster_sync_my_epoch(l, a->app->name);
 }
 
 int cluster_link_new(sd_event *e, const struct config *c, struct vault *v,
@@ -424,7 +421,5 @@ char *const *cluster_link_config_differs(const struct cluster_link *l, size_t *r
 
 bool cluster_link_owns(const struct cluster_link *l, const char *app)
 {
-	const char *o = cluster_link_owner(l, app);
-
-	return o && streq(o, l->host);
+	return cluster_sync_my_epoch(l, app) > 0;
 }

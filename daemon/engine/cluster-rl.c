@@ -27,13 +27,11 @@ void cluster_rl_app_changed(void *userdata, struct app *app)
 				  .backoff_level = app->rl.backoff_level };
 	_cleanup_free_ char *owner_key = NULL, *key = NULL;
 	_cleanup_free_ unsigned char *sealed = NULL;
-	const char *owner;
-	int64_t epoch = 0;
+	int64_t epoch = cluster_sync_my_epoch(l, app->name);
 	size_t len;
 	int r;
 
-	owner = l->owner ? cluster_owner_of(l->owner, app->name, &epoch) : NULL;
-	if (!owner || !streq(owner, l->host) || epoch <= 0)
+	if (!epoch)
 		return; /* only the owner's calls change it; it says so */
 	if (asprintf(&owner_key, "%sapps/%s/owner", l->prefix, app->name) < 0 ||
 	    asprintf(&key, "%sapps/%s/rl", l->prefix, app->name) < 0) {

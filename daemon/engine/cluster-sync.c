@@ -27,6 +27,14 @@ struct write {
 	size_t len;
 };
 
+int64_t cluster_sync_my_epoch(const struct cluster_link *l, const char *app)
+{
+	int64_t epoch = 0;
+	const char *owner = l->owner ? cluster_owner_of(l->owner, app, &epoch) : NULL;
+
+	return owner && streq(owner, l->host) && epoch > 0 ? epoch : 0;
+}
+
 int cluster_sync_keys(struct cluster_link *l, const struct account *a, struct cluster_tok_keys *k)
 {
 	return cluster_tok_keys(l->prefix, a->name, a->app->name, k);

@@ -84,6 +84,9 @@ int cluster_sync_rewatch(struct cluster_link *l);
 /* The watch and reads stop (the store went away, or the host leaves). */
 void cluster_sync_stop(struct cluster_link *l);
 
+/* This host's epoch as the app's owner (> 0), or 0: another host owns it, or
+ * none that this host knows of. */
+int64_t cluster_sync_my_epoch(const struct cluster_link *l, const char *app);
 /* The store holds value (NULL: nothing) at revision mod for a: the newer
  * record wins here or there. */
 void cluster_sync_reconcile(struct cluster_link *l, struct account *a, const unsigned char *value,
