@@ -30,9 +30,11 @@ A plain-HTTP control API on 127.0.0.1 (tests only; igtokend never talks to it):
                      "delay": s}
     POST /config    {"lifetime": s, "min_age": s, "app_secret": "...", "app_id": "...",
                      "fb_app_secret": ..., "fb_app_id": ..., "require_proof": bool,
-                     "usage": {header: value}, "keep_old": bool, "code": {...}}
+                     "usage": {header: value}, "keep_old": bool, "code": {...},
+                     "latency": s (every answer of Meta's endpoints waits this long)}
     POST /code      {"code": C, "token_kind": "short", "user_id": ...}
     GET  /log       every request received: [{"t", "method", "path", "query", "form"}]
+    GET  /count?path=P  {"count": requests received for path P}
     POST /tokens/bulk {"count", "lifetime", "age", "user_ids": bool} -> {"tokens": [...]}
     POST /revoke    {"token", "subcode": 460 (default) | 459 | 464 | 492 | ..., "message"}
     POST /restore   {"token"}: a checkpointed user cleared it on Meta's side
@@ -77,6 +79,7 @@ def reset_state():
             "require_proof": True,
             "usage": {},
             "keep_old": True,
+            "latency": 0,
             "redirect_uri": None,
             # X-Business-Use-Case-Usage entries of type instagram keyed by a user's id:
             # {user_id: {"call_count": %, "total_time": %, "total_cputime": %, "estimated_time_to_regain_access": min}}
@@ -123,6 +126,10 @@ def make_certs(d):
 class MetaHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "metasim/1"
+    # an answer leaves in one write, as Meta's do: written unbuffered, its head and
+    # body went out as two TLS records, and the body waited for the client's
+    # delayed ACK (Nagle): 40 ms on every request
+    wbufsize = -1
 
     def log_message(self, fmt, *args):
         pass
@@ -164,6 +171,9 @@ class MetaHandler(BaseHTTPRequestHandler):
                 s["times"] = s.get("times", 1) - 1
                 script = dict(s)
                 break
+        with LOCK:
+            latency = STATE["config"]["latency"]
+        time.sleep(latency)
         if script:
             return self.run_script(script, tok or "")
         ans = route(method, u.path, q, form)
@@ -461,6 +471,10 @@ class ControlHandler(BaseHTTPRequestHandler):
         if self.path == "/tokens":
             with LOCK:
                 return self.send_json(STATE["tokens"])
+        if self.path.startswith("/count?path="):  # requests to one path, without the whole log
+            path = urllib.parse.unquote(self.path.split("=", 1)[1])
+            with LOCK:
+                return self.send_json({"count": sum(1 for e in STATE["log"] if e["path"] == path)})
         self.send_json({"error": "unknown"}, 404)
 
     def do_POST(self):
