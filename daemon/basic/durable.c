@@ -8,12 +8,21 @@
 #include <stdio.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "basic/fileio.h"
 #include "basic/testseam.h"
 #include "basic/util.h"
 
-#define GROUP_MAX    256	  /* writes in one group */
+/* A group's writes are dispatched together, and the secrets their operations
+ * hold are freed together: 64 keeps that burst within the secret pool
+ * (basic/secret.c), and a directory sync shared by 64 writes is paid for. */
+#define GROUP_MAX 64
+/* How long the first write of a group waits for others to share its directory
+ * sync: a few milliseconds on top of a Meta round trip of hundreds, during
+ * which the old token is served. Nothing waits when someone waits for the
+ * write (durable_writer_wait_name(), _flush(), a stop). */
+#define GATHER_NS    (5 * 1000 * 1000)
 #define WRITER_STACK (256 * 1024) /* the thread's needs are small */
 
 struct job {
@@ -25,6 +34,7 @@ struct job {
 	mode_t mode;
 	int fd;
 	int error;
+	bool exchanged;
 	durable_done_t done;
 	void *userdata;
 	struct job *next;
@@ -36,6 +46,8 @@ struct durable_writer {
 	pthread_cond_t landed; /* waiters: a group is finished */
 	pthread_t thread;
 	bool started, stopping;
+	unsigned hurry;			 /* callers blocked until writes land */
+	unsigned queued;		 /* jobs in queue */
 	struct job *queue, **queue_tail; /* not begun */
 	struct job *busy;		 /* the group under way */
 	struct job *done, **done_tail;	 /* finished, waiting for dispatch */
@@ -104,33 +116,36 @@ static int exchange_or_rename(struct job *j, bool *ret_exchanged)
 
 static void job_swap(struct job *j)
 {
-	bool exchanged = false;
+	if (j->error == 0)
+		j->error = exchange_or_rename(j, &j->exchanged);
+	if (j->error < 0)
+		(void)unlinkat(j->dirfd, j->spare, 0);
+}
+
+/* The spare now holds what NAME held (a revoked token, say): emptied. Only once
+ * the directory is synced: before, NAME on disk may still be that file, and
+ * a crash would find it empty. */
+static void job_empty_spare(struct job *j)
+{
 	int fd;
 
-	if (j->error == 0)
-		j->error = exchange_or_rename(j, &exchanged);
-	if (j->error < 0) {
-		(void)unlinkat(j->dirfd, j->spare, 0);
+	if (j->error < 0 || !j->exchanged)
 		return;
-	}
-	/* the spare now holds what NAME held (a revoked token, say): emptied */
-	if (exchanged) {
-		fd = openat(j->dirfd, j->spare, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
-		if (fd < 0)
-			(void)unlinkat(j->dirfd, j->spare, 0);
-		else
-			close(fd);
-	}
+	fd = openat(j->dirfd, j->spare, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		(void)unlinkat(j->dirfd, j->spare, 0);
+	else
+		close(fd);
 }
 
 /* Every spare written, then synced (their write-back started together, so the
- * journal commits are shared), exchanged, and each directory synced once: a
- * failure there fails every write of that directory. */
+ * journal commits are shared), exchanged, each directory synced once (a failure
+ * there fails every write of that directory), and the spares emptied. */
 static void run_group(struct job *group)
 {
 	for (struct job *j = group; j; j = j->next)
 		job_write(j);
-	for (struct job *j = group; j; j = j->next)
+	for (struct job *j = group; group->next && j; j = j->next) /* one write: no use */
 		if (j->error == 0)
 			(void)sync_file_range(j->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	for (struct job *j = group; j; j = j->next)
@@ -150,6 +165,8 @@ static void run_group(struct job *group)
 			if (i->dirfd == j->dirfd && i->error == 0)
 				i->error = k;
 	}
+	for (struct job *j = group; j; j = j->next)
+		job_empty_spare(j);
 }
 
 int durable_replace(int dirfd, const char *name, const void *data, size_t size, mode_t mode)
@@ -192,9 +209,26 @@ static struct job *take_group(struct durable_writer *w)
 		tail = &j->next;
 		n++;
 	}
+	w->queued -= n;
 	if (!w->queue)
 		w->queue_tail = &w->queue;
 	return group;
+}
+
+/* Lets more writes join the queue's first, for GATHER_NS at most. Locked. */
+static void gather(struct durable_writer *w)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_nsec += GATHER_NS;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	while (w->queued < GROUP_MAX && !w->hurry && !w->stopping)
+		if (pthread_cond_timedwait(&w->wake, &w->lock, &until) == ETIMEDOUT)
+			break;
 }
 
 static void *writer_main(void *userdata)
@@ -209,6 +243,7 @@ static void *writer_main(void *userdata)
 			pthread_cond_wait(&w->wake, &w->lock);
 		if (!w->queue)
 			break;
+		gather(w);
 		w->busy = take_group(w);
 		pthread_mutex_unlock(&w->lock);
 		run_group(w->busy);
@@ -249,6 +284,7 @@ static int writer_start(struct durable_writer *w)
 int durable_writer_new(struct durable_writer **ret)
 {
 	struct durable_writer *w = calloc(1, sizeof(*w));
+	pthread_condattr_t monotonic;
 
 	if (!w)
 		return -ENOMEM;
@@ -259,7 +295,10 @@ int durable_writer_new(struct durable_writer **ret)
 		return r;
 	}
 	pthread_mutex_init(&w->lock, NULL);
-	pthread_cond_init(&w->wake, NULL);
+	pthread_condattr_init(&monotonic);
+	pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->wake, &monotonic);
+	pthread_condattr_destroy(&monotonic);
 	pthread_cond_init(&w->landed, NULL);
 	w->queue_tail = &w->queue;
 	w->done_tail = &w->done;
@@ -321,7 +360,9 @@ int durable_writer_submit(struct durable_writer *w, int dirfd, const char *name,
 	pthread_mutex_lock(&w->lock);
 	*w->queue_tail = j;
 	w->queue_tail = &j->next;
-	pthread_cond_signal(&w->wake);
+	/* the thread is idle, or gathering and now has a full group */
+	if (++w->queued == 1 || w->queued == GROUP_MAX)
+		pthread_cond_signal(&w->wake);
 	pthread_mutex_unlock(&w->lock);
 	return 0;
 }
@@ -349,16 +390,22 @@ void durable_writer_wait_name(struct durable_writer *w, int dirfd, const char *n
 		return;
 	memcpy(probe.name, name, strlen(name) + 1);
 	pthread_mutex_lock(&w->lock);
+	w->hurry++;
+	pthread_cond_signal(&w->wake);
 	while (listed(w->queue, &probe) || listed(w->busy, &probe))
 		pthread_cond_wait(&w->landed, &w->lock);
+	w->hurry--;
 	pthread_mutex_unlock(&w->lock);
 }
 
 void durable_writer_flush(struct durable_writer *w)
 {
 	pthread_mutex_lock(&w->lock);
+	w->hurry++;
+	pthread_cond_signal(&w->wake);
 	while (w->queue || w->busy)
 		pthread_cond_wait(&w->landed, &w->lock);
+	w->hurry--;
 	pthread_mutex_unlock(&w->lock);
 	durable_writer_dispatch(w);
 }

@@ -5,15 +5,16 @@
  * and a writer thread that makes them durable in groups, off the event loop.
  *
  * A file is replaced through a spare beside it (".NAME.tmp"): the spare is
- * overwritten and synced, then exchanged with NAME (renameat2 RENAME_EXCHANGE)
- * and truncated, then the directory is synced. No inode is made or deleted per
- * write: ext4 spent more CPU finding a free inode among the recently deleted
- * ones than on the write itself. The directory must have one writer (the
+ * overwritten and synced, then exchanged with NAME (renameat2 RENAME_EXCHANGE),
+ * the directory synced, and the spare (now the old file) truncated. No inode
+ * is made or deleted per write: ext4 spent more CPU finding a free inode among
+ * the recently deleted ones than on the write itself. The directory must have one writer (the
  * vault's lock), and startup removes leftover spares with the other temporaries.
  *
- * The writer thread takes what is queued as one group: every spare written,
- * their write-back started together, each synced (the journal commits they
- * share are paid once), exchanged, and the directory synced once. A write is
+ * The writer thread takes what is queued as one group (the first write waits
+ * 5 ms for others, unless someone waits for it): every spare written, their
+ * write-back started together, each synced (the journal commits they share are
+ * paid once), exchanged, and the directory synced once. A write is
  * reported done only then, from durable_writer_dispatch() on the caller's
  * thread, so what depends on it can wait for it without blocking anyone. Writes
  * of one name are made in the order given; durable_writer_wait_name() lets a

@@ -44,7 +44,9 @@ class RefreshTest(IntegrationTest):
         record, exchanges it into place and syncs its directory; only then is
         the token served. Traced with strace: the directory's fsync has returned
         before the refresh's answer leaves; the write is not made on the event
-        loop's thread; and no inode is created per write (the spare is reused)."""
+        loop's thread; no inode is created per write (the spare is reused); and
+        the old file, now the spare, is emptied only after the directory's fsync
+        (before, NAME on disk may still be that file: a crash would find it empty)."""
         self.env.write_config()
         self.sim.config(min_age=0)
         self.env.start()
@@ -77,6 +79,10 @@ class RefreshTest(IntegrationTest):
             synced = next(returned(k) for k in range(i, len(lines))
                           if lines[k].split()[0] == writer and ("fsync(%s)" % dirfd in lines[k] or "fsync(%s " % dirfd in lines[k]))
             answer = next(k for k in range(i, len(lines)) if "sendto(" in lines[k] and '"ok\\":true' in lines[k])
+            emptied = next(k for k in range(i, len(lines)) if lines[k].split()[0] == writer and "openat(" in lines[k]
+                           and '".shop-main.token.tmp"' in lines[k] and "O_TRUNC" in lines[k] and "O_CREAT" not in lines[k])
+            self.assertGreater(emptied, synced, "the old file was emptied before the directory's fsync returned:\n"
+                               + "\n".join(lines[i:emptied + 1]))
             self.assertLess(synced, answer, "the answer left before the directory fsync returned:\n" + "\n".join(lines[i:answer + 1]))
         self.assertFalse([l for l in lines if "O_CREAT" in l and ".shop-main.token.tmp" in l and "O_TRUNC" not in l],
                          "a new temporary file per write")
