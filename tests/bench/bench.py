@@ -68,15 +68,18 @@ def bench_reads(build, seconds=5, rounds=2):
         for clients in (1, 50):
             best = {}
             for _ in range(rounds):  # alternating, the better round of each side
-                for proto, sock in (("igtokend", d + "/igtokend.sock"), ("redis", rsock)):
+                for proto, sock, pid in (("igtokend", d + "/igtokend.sock", p.pid), ("redis", rsock, r.pid)):
+                    c0 = cpu_seconds(pid)
                     fig = loadclient(build, proto, sock, "acct-000000", clients, seconds)
+                    # the server's CPU (user and system) per read, over the whole run
+                    fig += ((cpu_seconds(pid) - c0) / (fig[0] * seconds) * 1e6,)
                     if proto not in best or fig[0] > best[proto][0]:
                         best[proto] = fig
             plural = "s" if clients > 1 else ""
             for proto, what in (("igtokend", "igtokend token reads"), ("redis", "Redis GET")):
-                rps, p50, p99, p999 = best[proto]
+                rps, p50, p99, p999, cpu = best[proto]
                 row("%s, %d client%s (loadclient)" % (what, clients, plural), "%d/s" % rps,
-                    "p50 %.3f ms, p99 %.3f ms, p99.9 %.3f ms" % (p50, p99, p999))
+                    "p50 %.3f ms, p99 %.3f ms, p99.9 %.3f ms; server CPU %.1f us per read" % (p50, p99, p999, cpu))
             row("  igtokend / Redis, %d client%s (same client, same run)" % (clients, plural),
                 "%.2f x" % (best["igtokend"][0] / best["redis"][0]),
                 "p99 %.3f vs %.3f ms" % (best["igtokend"][2], best["redis"][2]))
