@@ -60,6 +60,9 @@ struct token_write {
 	bool persist_after; /* the account's state changed meanwhile: stored after it */
 };
 
+/* 100 000 of these must fit the daemon's 64 MiB (README "Benchmarks"): the
+ * fields are grouped by size, so that no padding falls between them, and the
+ * enums are kept in a byte each. */
 struct account {
 	const struct engine_ctx *ctx;
 	const char *name; /* cfg->name */
@@ -68,13 +71,8 @@ struct account {
 	uint64_t hash;
 
 	/* what the vault record says, without the token (read from the vault when needed) */
-	bool has_token;
 	int64_t issued_at, expires_at, data_access_expires_at, last_refresh, last_validated,
 		next_attempt;
-	uint32_t failures;
-	enum verdict verdict; /* standing: OK, EXPIRED, REAUTH, REAUTH_RECOVERABLE or NOT_EXTENDED */
-	uint8_t token_type;   /* enum record_token_type */
-	bool expiry_assumed;
 	char *user_id, *username, *last_error; /* granted scopes stay in the vault record only */
 	char *missing_scopes; /* configured scopes the token was not granted, or NULL */
 	/* its own rate limit (Instagram BUC entries keyed by its user id, CONTRACT
@@ -86,26 +84,35 @@ struct account {
 	/* checks (CONTRACT 12.1), in memory only */
 	int64_t check_not_before; /* overdue at start: spread, not all at once */
 	int64_t check_retry_at;	  /* a check failed for no fault of the token: back off */
-	uint32_t check_failures;
 
-	enum account_state state;    /* as last computed */
-	enum account_state reported; /* as last announced (events, hooks) */
-	enum account_activity activity;
 	struct op *ops;	   /* running first, then waiting (engine/operation.c) */
 	size_t heap_index; /* in the manager's deadline heap, or SIZE_MAX */
 	int64_t deadline;  /* when it next needs attention, 0 never */
-	uint64_t reads, refresh_ok, refresh_error, refresh_throttled;
-	uint64_t refresh_revoked, refresh_expired; /* Meta's verdicts (CONTRACT 15.2) */
-	bool keep;				   /* reload bookkeeping */
-	int32_t cache_slot;			   /* in the token cache, or -1 */
-	struct enroll_pending *enroll;		   /* an enrolment under way, or NULL */
-	struct token_write *write;		   /* a new token on its way to the disk */
+	uint64_t reads;
+	struct enroll_pending *enroll; /* an enrolment under way, or NULL */
+	struct token_write *write;     /* a new token on its way to the disk */
 	/* cluster mode: the record's generation (store/record.h); the store's
 	 * tok/<name> revision the vault record is (-1 unknown, 0 none there); the
 	 * intent call under way; whether the app's owner waits for another host's
 	 * intent on it until then */
 	int64_t generation, store_rev, cluster_wait_until;
 	void *cluster_call;
+
+	uint32_t failures;
+	uint32_t check_failures;
+	int32_t cache_slot; /* in the token cache, or -1 */
+	uint32_t refresh_ok, refresh_error, refresh_throttled;
+	uint32_t refresh_revoked, refresh_expired; /* Meta's verdicts (CONTRACT 15.2) */
+
+	enum verdict
+		verdict : 8; /* standing: OK, EXPIRED, REAUTH, REAUTH_RECOVERABLE or NOT_EXTENDED */
+	enum account_state state : 8;	 /* as last computed */
+	enum account_state reported : 8; /* as last announced (events, hooks) */
+	enum account_activity activity : 8;
+	uint8_t token_type; /* enum record_token_type */
+	bool has_token;
+	bool expiry_assumed;
+	bool keep; /* reload bookkeeping */
 };
 
 int account_new(const struct engine_ctx *ctx, const struct account_config *cfg, struct app *app,
