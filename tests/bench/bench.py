@@ -52,7 +52,9 @@ def loadclient(build, proto, sock, key, clients, seconds):
 
 def bench_reads(build, seconds=5, rounds=2):
     """Both servers measured by tests/bench/loadclient in the same run, alternating,
-    with one 200-byte value; redis-benchmark beside them as a second opinion."""
+    with one 200-byte value; redis-benchmark beside them as a second opinion; and
+    the floor (tests/bench/floorserver: a read and a fixed answer, nothing else)
+    measured the same way, what no server can beat on this machine."""
     d = tempfile.mkdtemp(prefix="igtokend-bench-", dir="/dev/shm")
     token = "IGAA" + "x" * 196
     now = int(time.time())
@@ -61,28 +63,37 @@ def bench_reads(build, seconds=5, rounds=2):
     rsock = os.path.join(d, "redis.sock")
     r = subprocess.Popen(["redis-server", "--port", "0", "--unixsocket", rsock, "--unixsocketperm", "700",
                           "--save", "", "--appendonly", "no", "--dir", d], stdout=subprocess.DEVNULL)
+    fsock = os.path.join(d, "floor.sock")
+    f = subprocess.Popen([os.path.join(build, "tests", "bench", "floorserver"), fsock])
     try:
+        harness.wait_for(lambda: os.path.exists(fsock), 10, what="floorserver")
         harness.wait_for(lambda: os.path.exists(rsock), 10, what="redis")
         subprocess.run(["redis-cli", "-s", rsock, "set", "acct-000000", token], check=True, capture_output=True)
         subprocess.run(["redis-cli", "-s", rsock, "set", "key:__rand_int__", token], check=True, capture_output=True)
         for clients in (1, 50):
             best = {}
             for _ in range(rounds):  # alternating, the better round of each side
-                for proto, sock, pid in (("igtokend", d + "/igtokend.sock", p.pid), ("redis", rsock, r.pid)):
+                for proto, sock, pid in (("igtokend", d + "/igtokend.sock", p.pid), ("redis", rsock, r.pid),
+                                         ("floor", fsock, f.pid)):
                     c0 = cpu_seconds(pid)
-                    fig = loadclient(build, proto, sock, "acct-000000", clients, seconds)
+                    fig = loadclient(build, "redis" if proto == "redis" else "igtokend", sock, "acct-000000",
+                                     clients, seconds)
                     # the server's CPU (user and system) per read, over the whole run
                     fig += ((cpu_seconds(pid) - c0) / (fig[0] * seconds) * 1e6,)
                     if proto not in best or fig[0] > best[proto][0]:
                         best[proto] = fig
             plural = "s" if clients > 1 else ""
-            for proto, what in (("igtokend", "igtokend token reads"), ("redis", "Redis GET")):
+            for proto, what in (("igtokend", "igtokend token reads"), ("redis", "Redis GET"),
+                                ("floor", "floor: read, fixed answer")):
                 rps, p50, p99, p999, cpu = best[proto]
                 row("%s, %d client%s (loadclient)" % (what, clients, plural), "%d/s" % rps,
                     "p50 %.3f ms, p99 %.3f ms, p99.9 %.3f ms; server CPU %.1f us per read" % (p50, p99, p999, cpu))
             row("  igtokend / Redis, %d client%s (same client, same run)" % (clients, plural),
                 "%.2f x" % (best["igtokend"][0] / best["redis"][0]),
                 "p99 %.3f vs %.3f ms" % (best["igtokend"][2], best["redis"][2]))
+            row("  floor / Redis, %d client%s: the most any server could be" % (clients, plural),
+                "%.2f x" % (best["floor"][0] / best["redis"][0]), "igtokend / floor %.2f x"
+                % (best["igtokend"][0] / best["floor"][0]))
             n = 100000 if clients == 1 else 400000
             out = subprocess.run(["redis-benchmark", "-s", rsock, "-t", "get", "-c", str(clients), "-n", str(n),
                                   "-d", "200", "--csv"], capture_output=True, text=True, check=True).stdout
@@ -90,6 +101,8 @@ def bench_reads(build, seconds=5, rounds=2):
             row("  second opinion: redis-benchmark GET, %d client%s" % (clients, plural),
                 "%s/s" % rec["rps"].split(".")[0], "p50 %s ms, p99 %s ms" % (rec["p50_latency_ms"], rec["p99_latency_ms"]))
     finally:
+        f.terminate()
+        f.wait()
         r.terminate()
         r.wait()
         p.terminate()
