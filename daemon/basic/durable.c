@@ -22,7 +22,7 @@
  * sync: a few milliseconds on top of a Meta round trip of hundreds, during
  * which the old token is served. Nothing waits when someone waits for the
  * write (durable_writer_wait_name(), _flush(), a stop). */
-#define GATHER_NS    (5 * 1000 * 1000)
+#define GATHER_USEC  5000
 #define WRITER_STACK (256 * 1024) /* the thread's needs are small */
 
 struct job {
@@ -215,17 +215,13 @@ static struct job *take_group(struct durable_writer *w)
 	return group;
 }
 
-/* Lets more writes join the queue's first, for GATHER_NS at most. Locked. */
+/* Lets more writes join the queue's first, for GATHER_USEC at most. Locked. */
 static void gather(struct durable_writer *w)
 {
-	struct timespec until;
+	uint64_t t = now_monotonic_usec() + GATHER_USEC;
+	struct timespec until = { .tv_sec = (time_t)(t / USEC_PER_SEC),
+				  .tv_nsec = (long)(t % USEC_PER_SEC * 1000) };
 
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_nsec += GATHER_NS;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
 	while (w->queued < GROUP_MAX && !w->hurry && !w->stopping)
 		if (pthread_cond_timedwait(&w->wake, &w->lock, &until) == ETIMEDOUT)
 			break;

@@ -104,8 +104,8 @@ struct account {
 	uint32_t refresh_ok, refresh_error, refresh_throttled;
 	uint32_t refresh_revoked, refresh_expired; /* Meta's verdicts (CONTRACT 15.2) */
 
-	enum verdict
-		verdict : 8; /* standing: OK, EXPIRED, REAUTH, REAUTH_RECOVERABLE or NOT_EXTENDED */
+	/* standing: OK, EXPIRED, REAUTH, REAUTH_RECOVERABLE or NOT_EXTENDED */
+	enum verdict verdict : 8;
 	enum account_state state : 8;	 /* as last computed */
 	enum account_state reported : 8; /* as last announced (events, hooks) */
 	enum account_activity activity : 8;
