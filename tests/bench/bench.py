@@ -50,7 +50,7 @@ def loadclient(build, proto, sock, key, clients, seconds):
     return int(rps), float(p50), float(p99), float(p999)
 
 
-def bench_reads(build, seconds=5, rounds=2):
+def bench_reads(build, seconds=5, rounds=3):
     """Both servers measured by tests/bench/loadclient in the same run, alternating,
     with one 200-byte value; redis-benchmark beside them as a second opinion; and
     the floor (tests/bench/floorserver: a read and a fixed answer, nothing else)
@@ -72,7 +72,7 @@ def bench_reads(build, seconds=5, rounds=2):
         subprocess.run(["redis-cli", "-s", rsock, "set", "key:__rand_int__", token], check=True, capture_output=True)
         for clients in (1, 50):
             best = {}
-            for _ in range(rounds):  # alternating, the better round of each side
+            for _ in range(rounds):  # alternating, the best round of each side
                 for proto, sock, pid in (("igtokend", d + "/igtokend.sock", p.pid), ("redis", rsock, r.pid),
                                          ("floor", fsock, f.pid)):
                     c0 = cpu_seconds(pid)
