@@ -10,7 +10,8 @@
 #include <unistd.h>
 
 #ifdef IGTOKEND_TEST_SEAMS
-/* IGTOKEND_TEST_FAULT=write:ENOSPC | write:EIO | fsync:EIO */
+/* IGTOKEND_TEST_FAULT=write:ENOSPC | write:EIO | fsync:EIO | fsync:slow (each
+ * fsync takes a second more, as on a disk that is busy elsewhere) */
 static int fault_for(const char *op)
 {
 	const char *f = secure_getenv("IGTOKEND_TEST_FAULT");
@@ -18,6 +19,10 @@ static int fault_for(const char *op)
 
 	if (!f || strncmp(f, op, n) != 0 || f[n] != ':')
 		return 0;
+	if (strcmp(f + n + 1, "slow") == 0) {
+		(void)sleep(1);
+		return 0;
+	}
 	if (strcmp(f + n + 1, "ENOSPC") == 0)
 		return ENOSPC;
 	if (strcmp(f + n + 1, "EIO") == 0)

@@ -2,8 +2,8 @@
 #pragma once
 
 /* Fault injection for tests: with $IGTOKEND_TEST_FAULT set in a test build
- * (IGTOKEND_TEST_SEAMS), writes and fsyncs fail as asked. In a normal build these
- * are the plain system calls. */
+ * (IGTOKEND_TEST_SEAMS), writes and fsyncs fail (or fsyncs are slow) as asked. In a normal build
+ * these are the plain system calls. */
 
 #include <sys/types.h>
 
