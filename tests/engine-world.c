@@ -11,6 +11,7 @@
 #include "basic/tokencache.h"
 #include "conf/config-load.h"
 #include "engine/account-record.h"
+#include "engine/token-write.h"
 #include "store/seal.h"
 #define TAP_SHARED
 #include "tap.h"

@@ -9,6 +9,7 @@
 #include "basic/tokencache.h"
 #include "engine-world.h"
 #include "engine/account-record.h"
+#include "engine/token-write.h"
 #include "store/vault.h"
 #define TAP_COUNTERS
 #include "tap.h"

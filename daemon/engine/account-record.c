@@ -52,8 +52,7 @@ static void note_granted(struct account *a, const char *granted)
 		a->missing_scopes = TAKE_PTR(missing);
 }
 
-/* What a new token brings with it (and a wiped one takes away). */
-static void apply_token(struct account *a, const struct vault_record *r)
+void account_apply_token(struct account *a, const struct vault_record *r)
 {
 	a->has_token = !r->no_token;
 	a->issued_at = r->issued_at;
@@ -73,9 +72,9 @@ static void apply_token(struct account *a, const struct vault_record *r)
 	note_granted(a, a->has_token ? r->scopes : NULL);
 }
 
-static void apply_record(struct account *a, const struct vault_record *r)
+void account_apply_record(struct account *a, const struct vault_record *r)
 {
-	apply_token(a, r);
+	account_apply_token(a, r);
 	if (a->rl || r->paused_until || r->pause_level || r->throttle_count) {
 		struct rl_state *s = account_rl_take(a);
 		if (s) {
@@ -87,9 +86,8 @@ static void apply_record(struct account *a, const struct vault_record *r)
 	}
 }
 
-/* The record as the account stands, holding `token` and `scopes` (not copied). */
-static void fill_record(const struct account *a, struct vault_record *r, const struct secret *token,
-			const char *scopes)
+void account_fill_record(const struct account *a, struct vault_record *r,
+			 const struct secret *token, const char *scopes)
 {
 	*r = (struct vault_record){
 		.token = (struct secret *)(uintptr_t)token,
@@ -116,7 +114,7 @@ static void fill_record(const struct account *a, struct vault_record *r, const s
 	};
 }
 
-static void token_changed(struct account *a)
+void account_token_changed(struct account *a)
 {
 	if (a->ctx->cluster)
 		a->ctx->cluster->token_changed(a->ctx->cluster->userdata, a);
@@ -125,7 +123,7 @@ static void token_changed(struct account *a)
 /* Persists the account's metadata with the token (and the scopes, unless new
  * ones are given) the vault holds. A failure is logged: the state in memory
  * stays right; a restart would resume from the older record. */
-static void persist_metadata(struct account *a, const char *new_scopes)
+void account_persist_metadata(struct account *a, const char *new_scopes)
 {
 	_cleanup_(record_freep) struct vault_record *cur = NULL;
 	struct vault_record r;
@@ -139,7 +137,7 @@ static void persist_metadata(struct account *a, const char *new_scopes)
 	}
 	k = vault_load(a->ctx->vault, a->name, &cur);
 	if (k >= 0) {
-		fill_record(a, &r, cur->token, new_scopes ?: cur->scopes);
+		account_fill_record(a, &r, cur->token, new_scopes ?: cur->scopes);
 		k = vault_store(a->ctx->vault, a->name, &r);
 	}
 	if (k < 0)
@@ -152,7 +150,7 @@ static void persist_metadata(struct account *a, const char *new_scopes)
 void account_persist(struct account *a)
 {
 	if (a->has_token || a->verdict != VERDICT_OK)
-		persist_metadata(a, NULL);
+		account_persist_metadata(a, NULL);
 }
 
 /* Checks overdue when the account is loaded (a restart after a while, records
@@ -189,7 +187,7 @@ void account_load(struct account *a)
 	int k = vault_load_meta(a->ctx->vault, a->name, &r);
 
 	if (k == 0) {
-		apply_record(a, r);
+		account_apply_record(a, r);
 		spread_overdue_check(a);
 		return;
 	}
@@ -211,128 +209,6 @@ void account_load(struct account *a)
 
 /* ---- what Meta's answers do ---- */
 
-static void token_write_free(struct token_write *w)
-{
-	secret_free(w->old);
-	record_free(w->rec);
-	free(w->scopes);
-	free(w);
-}
-
-/* From now on the new token, durable, is the one served. */
-static void took_token(struct account *a, const struct vault_record *r)
-{
-	char fp[SECRET_FP_LEN], d[32];
-
-	account_uncache(a);
-	apply_token(a, r);
-	a->check_retry_at = 0;
-	a->check_failures = 0;
-	secret_fingerprint(r->token, fp);
-	if (a->expires_at)
-		format_duration(a->expires_at - a->ctx->now(), d, sizeof(d));
-	log_account(LOG_INFO, a->name, a->app->name, NULL, "new token fp=%s sealed; expires %s%s%s",
-		    fp, a->expires_at ? "in " : "never", a->expires_at ? d : "",
-		    r->expiry_assumed ? " (assumed until Meta says)" : "");
-}
-
-static void token_written(int error, void *userdata)
-{
-	struct token_write *w = userdata;
-	struct account *a = w->account;
-	token_stored_t done = w->done;
-	void *done_userdata = w->userdata;
-
-	if (a) {
-		a->write = NULL;
-		if (w->superseded)
-			error = -ECANCELED;
-		else if (error == 0)
-			took_token(a, w->rec);
-		if (w->persist_after)
-			persist_metadata(a, w->scopes);
-		if (error == 0)
-			token_changed(a);
-	}
-	token_write_free(w);
-	if (a && done)
-		done(a, error, done_userdata);
-}
-
-/* The token served until the new one is durable. */
-static struct secret *served_token(struct account *a, struct secret **served)
-{
-	_cleanup_(record_freep) struct vault_record *cur = NULL;
-
-	if (*served || !a->has_token)
-		return TAKE_PTR(*served);
-	if (vault_load(a->ctx->vault, a->name, &cur) < 0)
-		return NULL;
-	return TAKE_PTR(cur->token);
-}
-
-int account_store_token(struct account *a, struct new_token *n, token_stored_t done, void *userdata)
-{
-	_cleanup_free_ char *scopes = account_scopes_for(a, n->scopes);
-	_cleanup_secret_ struct secret *plain = NULL, *served = TAKE_PTR(n->served);
-	struct token_write *w;
-	struct vault_record r;
-	int k;
-
-	assert(!a->write); /* one operation at a time */
-	fill_record(a, &r, n->token, scopes);
-	r.issued_at = n->issued_at;
-	r.expires_at = n->expires_at;
-	r.data_access_expires_at = n->data_access_expires_at;
-	r.last_validated = n->last_validated;
-	if (n->refreshed)
-		r.last_refresh = a->ctx->now();
-	r.failures = 0;
-	r.next_attempt = 0;
-	r.verdict = VERDICT_OK;
-	r.expiry_assumed = n->assumed;
-	r.token_type = n->token_type;
-	r.last_error = NULL;
-	r.generation = a->generation + 1;
-	if (n->user_id)
-		r.user_id = (char *)(uintptr_t)n->user_id;
-	if (n->username)
-		r.username = (char *)(uintptr_t)n->username;
-	if (!a->ctx->written) {
-		/* no event loop (tests): written here */
-		k = vault_store(a->ctx->vault, a->name, &r);
-		if (k < 0)
-			return k;
-		took_token(a, &r);
-		token_changed(a);
-		return 1;
-	}
-	w = calloc(1, sizeof(*w));
-	if (!w)
-		return -ENOMEM;
-	k = record_encode(&r, &plain);
-	if (k >= 0)
-		k = record_decode(plain->data, plain->len, &w->rec);
-	if (k >= 0)
-		k = vault_store_async(a->ctx->vault, a->name, plain, token_written, w);
-	if (k < 0) {
-		token_write_free(w);
-		return k;
-	}
-	w->account = a;
-	w->old = served_token(a, &served);
-	w->done = done;
-	w->userdata = userdata;
-	a->write = w;
-	return 0;
-}
-
-void account_store_forget(struct account *a)
-{
-	if (a->write)
-		a->write->done = NULL;
-}
-
 void account_set_verdict(struct account *a, enum verdict v, const char *why)
 {
 	assert(verdict_is_standing(v));
@@ -347,7 +223,7 @@ void account_set_verdict(struct account *a, enum verdict v, const char *why)
 	a->check_retry_at = 0;
 	a->check_failures = 0;
 	(void)record_set_string(&a->last_error, why);
-	persist_metadata(a, NULL);
+	account_persist_metadata(a, NULL);
 	if (v == VERDICT_REAUTH_RECOVERABLE)
 		log_account(LOG_ERR, a->name, a->app->name, NULL, "%s", why);
 	else
@@ -362,7 +238,7 @@ int account_wipe_token(struct account *a, enum verdict v, const char *why)
 
 	/* what is known about the account stays; the token does not. The record
 	 * first: a token still sealed must not come back at the next start unseen. */
-	fill_record(a, &r, NULL, NULL);
+	account_fill_record(a, &r, NULL, NULL);
 	if (a->write)
 		a->write->superseded = true; /* and vault_store() comes after it */
 	r.verdict = (uint8_t)v;
@@ -378,34 +254,9 @@ int account_wipe_token(struct account *a, enum verdict v, const char *why)
 		return k;
 	}
 	account_uncache(a);
-	apply_record(a, &r);
+	account_apply_record(a, &r);
 	log_account(LOG_WARNING, a->name, a->app->name, NULL, "token wiped: %s", why);
-	token_changed(a);
-	return 0;
-}
-
-int account_take_record(struct account *a, const struct vault_record *r, const char *host)
-{
-	char fp[SECRET_FP_LEN];
-	int k;
-
-	if (a->write)
-		return -EBUSY; /* a token of its own is on its way: after it */
-	k = vault_store(a->ctx->vault, a->name, r);
-	if (k < 0)
-		return k;
-	account_uncache(a);
-	apply_record(a, r);
-	a->check_retry_at = 0;
-	a->check_failures = 0;
-	secret_fingerprint(r->token, fp);
-	log_account(LOG_INFO, a->name, a->app->name, NULL,
-		    "%s fp=%s from host %s (generation %lld)",
-		    r->token ? "new token" : "token wiped", r->token ? fp : "-", host ?: "?",
-		    (long long)r->generation);
-	account_changed(a);
-	if (r->token)
-		account_adopted(a);
+	account_token_changed(a);
 	return 0;
 }
 
@@ -423,7 +274,7 @@ void account_note_failure(struct account *a, const char *why)
 	a->next_attempt = now + wait;
 	(void)record_set_string(&a->last_error, why);
 	a->refresh_error++;
-	persist_metadata(a, NULL);
+	account_persist_metadata(a, NULL);
 	format_duration(wait, d, sizeof(d));
 	log_account(LOG_WARNING, a->name, a->app->name, NULL,
 		    "refresh failed (%u in a row): %s; next try in %s", a->failures, why, d);
@@ -459,7 +310,7 @@ void account_note_validated(struct account *a, const struct check_facts *f, bool
 		a->failures = 0;
 	if (refresh || back)
 		(void)record_set_string(&a->last_error, NULL);
-	persist_metadata(a, f->scopes); /* what Meta says is granted now */
+	account_persist_metadata(a, f->scopes); /* what Meta says is granted now */
 }
 
 void account_note_check_failed(struct account *a, const char *why)

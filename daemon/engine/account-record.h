@@ -14,26 +14,6 @@ void account_reconfigure(struct account *a, const struct account_config *cfg);
 
 /* ---- what Meta's answers do ---- */
 
-struct new_token {
-	const struct secret *token;
-	struct secret *served;	       /* the token served now, if at hand (taken), or NULL */
-	int64_t issued_at, expires_at; /* expires_at 0: never */
-	int64_t data_access_expires_at, last_validated;
-	bool refreshed, assumed;
-	const char *user_id, *username, *scopes;
-	uint8_t token_type;
-};
-
-/* Seals a new token, has the vault's writer thread write it, and only once it
- * is durable makes it the one served (the old one is served meanwhile), then
- * done(a, 0 or a negative errno, userdata) runs from the event loop; -ECANCELED:
- * the token was wiped meanwhile. 0: under way. 1: written and served already,
- * done does not run (no event loop: tests). Negative: failed, nothing changed. */
-int account_store_token(struct account *a, struct new_token *n, token_stored_t done,
-			void *userdata);
-/* The write under way reports to nobody (its operation is gone); the account
- * still takes the token when it lands. */
-void account_store_forget(struct account *a);
 /* Meta's verdict on the token in hand (EXPIRED, REAUTH, REAUTH_RECOVERABLE, NOT_EXTENDED). */
 void account_set_verdict(struct account *a, enum verdict v, const char *why);
 /* The token is wiped (memory, vault record; the sink follows the state): after
@@ -56,9 +36,20 @@ void account_note_validated(struct account *a, const struct check_facts *f, bool
 /* A check that Meta did not answer about the token (transient, throttled, the
  * app's credentials): nothing changes; the next check backs off. */
 void account_note_check_failed(struct account *a, const char *why);
-/* Cluster mode: a record another host committed to the store (a newer
- * generation) becomes the account's: written to the vault, then served.
- * -EBUSY while a token of its own is being written. */
-int account_take_record(struct account *a, const struct vault_record *r, const char *host);
 /* The account's own rate-limit state changed: stored, so that a restart keeps the pause. */
 void account_persist(struct account *a);
+
+/* ---- the record and the account, for engine/token-write.c ---- */
+
+/* What a new token brings with it (and a wiped one takes away). */
+void account_apply_token(struct account *a, const struct vault_record *r);
+/* The same, with the rate-limit state the record holds. */
+void account_apply_record(struct account *a, const struct vault_record *r);
+/* The record as the account stands, holding `token` and `scopes` (not copied). */
+void account_fill_record(const struct account *a, struct vault_record *r,
+			 const struct secret *token, const char *scopes);
+/* The account's token changed in the vault: cluster mode tells the other hosts. */
+void account_token_changed(struct account *a);
+/* Persists the account's metadata with the token (and the scopes, unless new
+ * ones are given) the vault holds; with a write under way, after it. */
+void account_persist_metadata(struct account *a, const char *new_scopes);

@@ -242,6 +242,12 @@ void account_adopted(struct account *a)
 		a->ctx->events->adopted(a, a->ctx->events_userdata);
 }
 
+void account_written(struct account *a)
+{
+	if (a->ctx->events->written)
+		a->ctx->events->written(a, a->ctx->events_userdata);
+}
+
 /* ---- the read path ---- */
 
 void account_uncache(struct account *a)

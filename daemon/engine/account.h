@@ -47,15 +47,20 @@ struct vault_record;
 
 typedef void (*token_stored_t)(struct account *a, int error, void *userdata);
 
-/* A new token on its way to the disk (engine/account-record.c): it is served
+/* A new token on its way to the disk (engine/token-write.c): it is served
  * once it is durable; until then, the old one is. */
 struct token_write {
-	struct account *account;  /* NULL: the account is gone (the write still lands) */
+	struct account *account;  /* NULL: nobody takes it any more (the write still lands) */
 	struct secret *old;	  /* the token served meanwhile, or NULL */
 	struct vault_record *rec; /* what is written */
 	char *scopes;		  /* persist_after: the granted scopes to note, or NULL */
 	token_stored_t done;	  /* NULL: nobody waits any more */
 	void *userdata;
+	/* cluster mode: another host's record (account_take_record), taken whole,
+	 * from the store's revision store_rev; host: where it came from */
+	char *host;
+	int64_t store_rev;
+	bool adopt;
 	bool superseded;    /* the token was wiped meanwhile: it is not taken */
 	bool persist_after; /* the account's state changed meanwhile: stored after it */
 };
@@ -158,10 +163,12 @@ const char *account_too_early_message(const struct account *a, int64_t when, int
  * record says, else what the account asks for. */
 char *account_scopes_for(struct account *a, const char *granted);
 
-/* Reports upward (ctx->events): recompute and announce; a new token is served. */
+/* Reports upward (ctx->events): recompute and announce; a new token is served;
+ * the write of its record under way ended. */
 void account_changed(struct account *a);
 void account_refreshed(struct account *a);
 void account_adopted(struct account *a);
+void account_written(struct account *a);
 
 /* ---- the read path ---- */
 

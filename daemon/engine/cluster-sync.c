@@ -10,6 +10,7 @@
 #include "cluster/owner.h"
 #include "cluster/tokens.h"
 #include "engine/account-record.h"
+#include "engine/token-write.h"
 #include "meta/verdict.h"
 #include "net/etcd-watch.h"
 #include "net/etcd.h"
@@ -76,6 +77,9 @@ void cluster_sync_reconcile(struct cluster_link *l, struct account *a, const uns
 	_cleanup_(record_freep) struct vault_record *r = NULL;
 	int k, c;
 
+	/* a record as new is on its way to the vault: the account is compared once it lands */
+	if (account_taking(a, mod))
+		return;
 	if (!value) {
 		a->store_rev = 0;
 		if (a->has_token || a->generation > 0)
@@ -91,17 +95,15 @@ void cluster_sync_reconcile(struct cluster_link *l, struct account *a, const uns
 	}
 	c = compare(r, a);
 	if (c > 0) {
-		k = account_take_record(a, r, "the cluster store");
-		if (k == -EBUSY) {
+		/* a->store_rev becomes mod once the record is durable here */
+		k = account_take_record(a, r, "the cluster store", mod);
+		if (k == -EBUSY)
 			l->resync = true; /* after this host's own write */
-			return;
-		}
-		if (k < 0) {
+		else if (k < 0)
 			log_account_errno(LOG_ERR, k, a->name, a->app->name,
 					  "cannot write the cluster store's record to the vault: "
 					  "%m");
-			return;
-		}
+		return;
 	}
 	a->store_rev = mod;
 	if (c < 0)

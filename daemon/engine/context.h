@@ -25,6 +25,9 @@ struct engine_events {
 	void (*refreshed)(struct account *a, void *userdata);
 	/* The same with a token another host got (cluster mode): no hooks. */
 	void (*adopted)(struct account *a, void *userdata);
+	/* The write of the account's record under way ended, taken or not: an
+	 * operation held back by it may start. */
+	void (*written)(struct account *a, void *userdata);
 };
 
 /* Cluster mode (CONTRACT 13, engine/cluster-link.h): what the engine asks

@@ -478,8 +478,15 @@ static void on_adopted(struct account *a, void *userdata)
 	refreshed(userdata, a, false);
 }
 
+static void on_written(struct account *a, void *userdata)
+{
+	(void)userdata;
+	operation_resume(a);
+}
+
 static const struct engine_events manager_events = {
 	.changed = on_changed,
 	.refreshed = on_refreshed,
 	.adopted = on_adopted,
+	.written = on_written,
 };

@@ -7,6 +7,7 @@
 #include "basic/log.h"
 #include "basic/util.h"
 #include "engine/account-record.h"
+#include "engine/token-write.h"
 #include "engine/steps.h"
 
 struct waiter {
@@ -297,6 +298,10 @@ static void start(struct account *a)
 
 	if (!op || op->started)
 		return;
+	/* A record on its way to the vault (another host's, or the token of an
+	 * operation that is gone) lands first: operation_resume() then. */
+	if (a->write)
+		return;
 	op->started = true;
 	if (op->st.kind == OP_CHECK && !account_checkable(a, now)) {
 		finish(a, -ENOKEY, "no token to check");
@@ -317,6 +322,11 @@ static void start(struct account *a)
 	}
 	op->st.step = steps_first(a, &op->st);
 	wait_turn(a, op);
+}
+
+void operation_resume(struct account *a)
+{
+	start(a);
 }
 
 static int add_waiter(struct op *op, op_done_t done, void *userdata)

@@ -22,6 +22,9 @@ void operation_import(struct account *a, struct secret *token, bool short_lived,
 void operation_enroll(struct account *a, struct secret *code, op_done_t done, void *userdata);
 /* The account's deadline came: a refresh or a check, as the schedule says. */
 void operation_on_deadline(struct account *a, int64_t now);
+/* The write of the account's record that held its next operation back ended
+ * (account_written): the operation starts. */
+void operation_resume(struct account *a);
 
 /* Every operation of the account ends now (it leaves): requests under way are
  * cancelled and whoever waits hears `error`. */

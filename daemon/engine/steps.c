@@ -7,6 +7,7 @@
 #include "basic/log.h"
 #include "basic/util.h"
 #include "engine/account-record.h"
+#include "engine/token-write.h"
 #include "meta/graph-parse.h"
 #include "meta/graph-url.h"
 #include "store/vault.h"
