@@ -600,5 +600,42 @@ class ClusterDaemonsTest(unittest.TestCase):
         self.assert_no_double_refresh()
 
 
+    def test_a_host_slow_to_write_takes_tokens_without_stalling_reads(self):
+        # Every fsync of h1 takes a second more (a disk busy elsewhere): another
+        # host's token is written there off the event loop, so reads go on,
+        # served the token before it until the new one is durable, then the new one.
+        hosts = self.make_hosts(2, before_expiry="5s")  # nothing falls due during the test
+        hosts[0].start()
+        hosts[1].start(extra_env={"IGTOKEND_TEST_FAULT": "fsync:slow"})
+        wait_for(lambda: self.settled(hosts), 20, step=0.2, what="owners settled")
+        self.import_all(hosts[0])
+        first = {a: hosts[0].token(a) for a in ACCOUNTS}  # what the import made of them
+        wait_for(lambda: all(hosts[1].token(a) == first[a] for a in ACCOUNTS), 30, step=0.1,
+                 what="the imported tokens served by the slow host")
+        self.import_all(hosts[0])
+        imported = time.perf_counter()
+        second = {a: hosts[0].token(a) for a in ACCOUNTS}
+        self.assertFalse(set(first.values()) & set(second.values()))
+        lat, seen = [], {a: [] for a in ACCOUNTS}
+        while time.perf_counter() < imported + 30:
+            for acc in ACCOUNTS:
+                t0 = time.perf_counter()
+                tok = hosts[1].token(acc)
+                lat.append(time.perf_counter() - t0)
+                if not seen[acc] or seen[acc][-1] != tok:
+                    seen[acc].append(tok)
+            if all(seen[a][-1] == second[a] for a in ACCOUNTS):
+                break
+            time.sleep(0.01)
+        self.assertLess(max(lat), 1.0, "a read waited for the slow disk")
+        for acc in ACCOUNTS:
+            # the old token until the new one, never nothing, never back
+            self.assertIn(seen[acc], ([second[acc]], [first[acc], second[acc]]), acc)
+        self.assertTrue(any(seen[a][0] == first[a] for a in ACCOUNTS),
+                        "the old token was served while the new one was written (else the test shows nothing)")
+        self.assertGreaterEqual(hosts[1].env.logs().count("from host the cluster store"), 2 * len(ACCOUNTS))
+        figure("slow host: %d reads while it wrote others' tokens, slowest %.3f s (an fsync took 1 s more)"
+               % (len(lat), max(lat)))
+
 if __name__ == "__main__":
     unittest.main()
