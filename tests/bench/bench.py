@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """igtokend benchmarks: figures, not pass/fail. Prints a table.
 
-    tests/bench/bench.py [--build DIR] [reads] [startup] [idle] [refresh]
+    tests/bench/bench.py [--build DIR] [reads] [status] [vault] [startup] [idle] [refresh] [cluster]
 
 reads    token reads/s and p50/p99 at 1 and 50 clients, next to redis-benchmark GET
          on a Unix socket (redis-server from Debian, started and stopped here)
 startup  time from start to READY=1 and RSS, with 10k and 100k accounts in the vault
 idle     wake-ups of an idle daemon with 10k accounts over 60 s
 refresh  wall time and daemon CPU time to refresh 10k due accounts against the simulator
+cluster  token reads at a host of a two-host cluster (a real etcd) while the other refreshes
 """
 import argparse
 import csv
@@ -361,10 +362,75 @@ def reads_under_refresh(build, sim, n, d):
         shutil.rmtree(od, ignore_errors=True)
 
 
+def bench_cluster(build, n=2000, due_in=45):
+    """Token reads at a cluster host that does not own the app while the host that
+    does refreshes n due accounts at Meta's pace (the default max_in_flight 4):
+    each token the owner gets is written to this host's vault too. A real etcd
+    (one member, its data on tmpfs), both vaults on disk, both hosts seeded from
+    one vault; read idle first, then while the refreshes come."""
+    sys.path.insert(0, os.path.join(HERE, "..", "cluster"))
+    from etcd_cluster import Cluster
+    d = tempfile.mkdtemp(prefix="igtokend-bench-", dir=build)
+    os.chmod(d, 0o755)
+    sim = harness.Sim(d)
+    etcd = Cluster(1)
+    daemons = []
+    try:
+        sim.config(min_age=0, lifetime=5184000, latency=META_LATENCY)
+        tokens = sim.call("/tokens/bulk", {"count": n, "age": 50 * 86400, "lifetime": 60 * 86400})["tokens"]
+        now = int(time.time())
+        h0, h1 = os.path.join(d, "h0"), os.path.join(d, "h1")
+        # due in due_in seconds: time to start both hosts and read the idle one first
+        make_install(build, n, h0, api_url=sim.url, ca=sim.ca, issued=now - 50 * 86400,
+                     expires=now + 86400 + due_in, tokens=tokens, spares=True,
+                     refresh="{jitter: 0, before_expiry: 1d, timeout: 5s}")
+        shutil.copytree(h0, h1)
+        for host, base in (("h0", h0), ("h1", h1)):
+            cfg = os.path.join(base, "igtokend.yaml")
+            with open(cfg) as f:
+                text = f.read().replace(h0 + "/igtokend.sock", base + "/igtokend.sock")
+            with open(cfg, "w") as f:
+                f.write(text + "cluster: %s\n" % json.dumps(
+                    {"endpoints": etcd.endpoints, "name": "bench", "host": host, "lease_ttl": "10s"}))
+
+        def owner(base):
+            out = subprocess.run([os.path.join(build, "igtokenctl"), "-s", base + "/igtokend.sock", "status",
+                                  "--json"], capture_output=True, text=True).stdout
+            st = json.loads(out) if out else {}
+            return st.get("cluster", {}).get("store") == "ok" and st["apps"][0].get("owner")
+
+        daemons.append(start_daemon(build, os.path.join(h0, "igtokend.yaml"), d + "/h0.notify"))
+        harness.wait_for(lambda: owner(h0) == "h0", 30, step=0.2, what="h0 owns the app")
+        daemons.append(start_daemon(build, os.path.join(h1, "igtokend.yaml"), d + "/h1.notify"))
+        harness.wait_for(lambda: owner(h1) == "h0", 30, step=0.2, what="h1 in step with the store")
+        sock, key = h1 + "/igtokend.sock", "acct-%06d" % (n - 1)
+        before = refreshes(sim)
+        assert before == 0 and time.time() < now + due_in - 6, "too slow to start: the refreshes came first"
+        idle = loadclient(build, "igtokend", sock, key, 50, 5)
+        harness.wait_for(lambda: refreshes(sim) >= 100, due_in + 30, step=0.1, what="refreshes under way")
+        r0 = refreshes(sim)
+        busy = loadclient(build, "igtokend", sock, key, 50, 5)
+        r1 = refreshes(sim)
+        row("cluster: token reads, 50 clients, at a host that does not own the app", "%d/s" % idle[0],
+            "p50 %.3f ms, p99 %.3f ms; idle" % (idle[1], idle[2]))
+        row("cluster: the same while the owner refreshes (Meta's pace, max_in_flight 4)", "%d/s" % busy[0],
+            "p50 %.3f ms, p99 %.3f ms; %d new tokens written here meanwhile; p99 busy/idle %.2f x"
+            % (busy[1], busy[2], r1 - r0, busy[2] / idle[2]))
+    finally:
+        for p, _, ns in daemons:
+            p.terminate()
+            p.wait()
+            ns.close()
+        etcd.stop()
+        sim.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(HERE, "..", "..", "build"))
-    ap.add_argument("what", nargs="*", default=["reads", "status", "vault", "startup", "idle", "refresh"])
+    ap.add_argument("what", nargs="*", default=["reads", "status", "vault", "startup", "idle", "refresh",
+                                                "cluster"])
     a = ap.parse_args()
     build = os.path.abspath(a.build)
     harness.IGTOKEND = os.path.join(build, "igtokend")
