@@ -209,8 +209,6 @@ int account_take_record(struct account *a, const struct vault_record *r, const c
 
 	if (a->write && !a->write->adopt)
 		return -EBUSY; /* a token of its own is on its way: after it */
-	if (account_taking(a, store_rev))
-		return 1; /* that record or a newer one is on its way already */
 	/* An operation under way would store its token over a record not yet
 	 * taken: with one, the record is written here, as is a wipe. */
 	if (r->token && a->ctx->written && !a->ops)

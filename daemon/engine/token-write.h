@@ -28,7 +28,8 @@ int account_store_token(struct account *a, struct new_token *n, token_stored_t d
  * still takes the token when it lands. */
 void account_store_forget(struct account *a);
 /* Cluster mode: a record another host committed to the store (a newer
- * generation, at the store's revision store_rev) becomes the account's:
+ * generation, at the store's revision store_rev, newer than any on its way:
+ * account_taking() false) becomes the account's:
  * written to the vault, then served, and a->store_rev is store_rev.
  * 1: a token, written by the vault's writer thread (the event loop goes on
  * serving the old one), taken once durable; an operation of the account waits
