@@ -281,10 +281,14 @@ def refreshes(sim):
     return sim.call("/count?path=/refresh_access_token")["count"]
 
 
-def all_fresh(build, sock, n):
+def status_json(build, sock):
     out = subprocess.run([os.path.join(build, "igtokenctl"), "-s", sock, "status", "--json"],
                          capture_output=True, text=True).stdout
-    accounts = json.loads(out)["accounts"] if out else []
+    return json.loads(out) if out else {}
+
+
+def all_fresh(build, sock, n):
+    accounts = status_json(build, sock).get("accounts", [])
     return len(accounts) == n and all(a["state"] == "fresh" and a["last_refresh"] for a in accounts)
 
 
@@ -394,9 +398,7 @@ def bench_cluster(build, n=2000, due_in=45):
                     {"endpoints": etcd.endpoints, "name": "bench", "host": host, "lease_ttl": "10s"}))
 
         def owner(base):
-            out = subprocess.run([os.path.join(build, "igtokenctl"), "-s", base + "/igtokend.sock", "status",
-                                  "--json"], capture_output=True, text=True).stdout
-            st = json.loads(out) if out else {}
+            st = status_json(build, base + "/igtokend.sock")
             return st.get("cluster", {}).get("store") == "ok" and st["apps"][0].get("owner")
 
         daemons.append(start_daemon(build, os.path.join(h0, "igtokend.yaml"), d + "/h0.notify"))
