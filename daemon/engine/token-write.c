@@ -138,6 +138,10 @@ int account_store_token(struct account *a, struct new_token *n, token_stored_t d
 	k = record_encode(&r, &plain);
 	if (k >= 0)
 		k = record_decode(plain->data, plain->len, &w->rec);
+	/* read before the write is queued: the writer thread empties the old
+	 * file once it has exchanged it, maybe under a read of it */
+	if (k >= 0)
+		w->old = served_token(a, &served);
 	if (k >= 0)
 		k = vault_store_async(a->ctx->vault, a->name, plain, token_written, w);
 	if (k < 0) {
@@ -145,7 +149,6 @@ int account_store_token(struct account *a, struct new_token *n, token_stored_t d
 		return k;
 	}
 	w->account = a;
-	w->old = served_token(a, &served);
 	w->done = done;
 	w->userdata = userdata;
 	a->write = w;
@@ -173,6 +176,10 @@ static int take_record_async(struct account *a, const struct vault_record *r, co
 		k = record_encode(r, &plain);
 	if (k >= 0)
 		k = record_decode(plain->data, plain->len, &w->rec);
+	if (k >= 0 && !a->write) {
+		struct secret *none = NULL;
+		w->old = served_token(a, &none); /* before the write is queued, as above */
+	}
 	if (k >= 0)
 		k = vault_store_async(a->ctx->vault, a->name, plain, token_written, w);
 	if (k < 0) {
@@ -185,9 +192,6 @@ static int take_record_async(struct account *a, const struct vault_record *r, co
 		 * one name keep their order), and is not taken */
 		w->old = TAKE_PTR(a->write->old);
 		a->write->account = NULL;
-	} else {
-		struct secret *none = NULL;
-		w->old = served_token(a, &none);
 	}
 	w->account = a;
 	w->adopt = true;
