@@ -411,6 +411,65 @@ static void test_quarantine_names(void)
 	vault_close(v);
 }
 
+/* Reads of a record while the writer thread replaces it, again and again: each
+ * finds one of the two records whole. The writer empties the file it exchanged
+ * away, maybe between a reader's open and its read; the reader must not take
+ * that for a corrupt record (account_load() moves a record that does not open
+ * aside). On tmpfs the exchange and the emptying are microseconds apart: before
+ * the fix, 2 or 3 of ~30 000 reads here failed. */
+static unsigned stress_landed;
+
+static void stress_done(int error, void *userdata)
+{
+	(void)userdata;
+	CHECK_INT(error, 0);
+	stress_landed++;
+}
+
+static void test_reads_during_writes(void)
+{
+	char shm[] = "/dev/shm/igtokend-test-vault-XXXXXX", vdir[128];
+	struct vault *v = NULL;
+	struct vault_record r, r2, *got = NULL;
+	struct secret *plain = NULL, *plain2 = NULL;
+	unsigned writes = 2000, reads = 0, bad = 0;
+
+	if (!mkdtemp(shm)) {
+		CHECK(!"mkdtemp in /dev/shm");
+		return;
+	}
+	snprintf(vdir, sizeof(vdir), "%s/vault", shm);
+	CHECK_INT(vault_open(vdir, key1, &v), 0);
+	if (!v)
+		return;
+	make_record(&r, "IGAA-token-first", 1700000000);
+	make_record(&r2, "IGAA-token-second", 1700000001);
+	CHECK_INT(vault_store(v, "a", &r), 0);
+	CHECK_INT(record_encode(&r, &plain), 0);
+	CHECK_INT(record_encode(&r2, &plain2), 0);
+	stress_landed = 0;
+	for (unsigned i = 0; i < writes; i++)
+		CHECK_INT(vault_store_async(v, "a", i % 2 ? plain : plain2, stress_done, NULL), 0);
+	while (stress_landed < writes) {
+		int k = vault_load(v, "a", &got);
+		reads++;
+		if (k < 0 ||
+		    !(secret_equal(got->token, r.token) || secret_equal(got->token, r2.token)))
+			bad++;
+		got = record_free(got);
+		vault_dispatch(v);
+	}
+	printf("# %u reads during %u writes of one record, %u failed or wrong\n", reads, writes,
+	       bad);
+	CHECK_INT(bad, 0);
+	secret_free(plain);
+	secret_free(plain2);
+	clear_record(&r);
+	clear_record(&r2);
+	vault_close(v);
+	tap_rmtree(shm);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0 || !mkdtemp(tmp))
@@ -428,6 +487,7 @@ int main(void)
 	test_lock();
 	test_rotation_to_another_key();
 	test_quarantine_names();
+	test_reads_during_writes();
 	tap_rmtree(tmp);
 	return tap_done("test-vault");
 }

@@ -394,6 +394,18 @@ void durable_writer_wait_name(struct durable_writer *w, int dirfd, const char *n
 	pthread_mutex_unlock(&w->lock);
 }
 
+bool durable_writer_idle(struct durable_writer *w)
+{
+	bool idle;
+
+	if (!w->started)
+		return true;
+	pthread_mutex_lock(&w->lock);
+	idle = !w->queue && !w->busy;
+	pthread_mutex_unlock(&w->lock);
+	return idle;
+}
+
 void durable_writer_flush(struct durable_writer *w)
 {
 	pthread_mutex_lock(&w->lock);

@@ -46,5 +46,8 @@ void durable_writer_dispatch(struct durable_writer *w);
 /* Blocks until no write of NAME is queued or under way (their callbacks still
  * wait for dispatch). */
 void durable_writer_wait_name(struct durable_writer *w, int dirfd, const char *name);
+/* No write queued or under way. Only the thread that submits the writes can
+ * rely on a yes: none begins until that thread submits one. */
+bool durable_writer_idle(struct durable_writer *w);
 /* Blocks until every queued write is finished, then dispatches them. */
 void durable_writer_flush(struct durable_writer *w);

@@ -163,12 +163,24 @@ int seal_file_name(enum seal_kind kind, const char *name, char *buf, size_t len)
 	return k < 0 || (size_t)k >= len ? -ENAMETOOLONG : 0;
 }
 
-int seal_read_file(int dir_fd, const char *file, unsigned char **ret, size_t *ret_len)
+/* Whether FILE is still the file read through fd (st: its fstat). */
+static bool still_there(int dir_fd, const char *file, const struct stat *st)
+{
+	struct stat now;
+
+	return fstatat(dir_fd, file, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_ino == st->st_ino &&
+	       now.st_dev == st->st_dev;
+}
+
+/* One read of the file. -EAGAIN: it was replaced while being read (the vault's
+ * writer thread exchanges a new file in, then empties the old one: a reader
+ * that opened the old one may find it empty, or half written again). */
+static int read_once(int dir_fd, const char *file, bool checked, unsigned char **ret,
+		     size_t *ret_len)
 {
 	_cleanup_close_ int fd = -1;
 	_cleanup_free_ unsigned char *buf = NULL;
 	struct stat st;
-	size_t n = 0;
 	ssize_t k;
 
 	fd = openat(dir_fd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
@@ -186,12 +198,26 @@ int seal_read_file(int dir_fd, const char *file, unsigned char **ret, size_t *re
 	do
 		k = read(fd, buf, (size_t)st.st_size + 1);
 	while (k < 0 && errno == EINTR);
-	if (k != (ssize_t)st.st_size)
-		return -EBADMSG; /* changed under us */
-	n = (size_t)k;
+	if (k < 0)
+		return negative_errno(); /* an I/O error is not a corrupt record */
+	if (checked && !still_there(dir_fd, file, &st))
+		return -EAGAIN;
+	if (k != (ssize_t)st.st_size || k == 0)
+		return -EBADMSG; /* changed under us, in place: not by us */
 	*ret = TAKE_PTR(buf);
-	*ret_len = n;
+	*ret_len = (size_t)k;
 	return 0;
+}
+
+#define READ_ATTEMPTS 16
+
+int seal_read_file(int dir_fd, const char *file, bool checked, unsigned char **ret, size_t *ret_len)
+{
+	int r = -EAGAIN;
+
+	for (unsigned i = 0; i < READ_ATTEMPTS && r == -EAGAIN; i++)
+		r = read_once(dir_fd, file, checked, ret, ret_len);
+	return r;
 }
 
 int seal_load(int dir_fd, const struct secret *key, enum seal_kind kind, const char *name,
@@ -205,7 +231,7 @@ int seal_load(int dir_fd, const struct secret *key, enum seal_kind kind, const c
 	r = seal_file_name(kind, name, file, sizeof(file));
 	if (r < 0)
 		return r;
-	r = seal_read_file(dir_fd, file, &sealed, &n);
+	r = seal_read_file(dir_fd, file, false, &sealed, &n);
 	if (r < 0)
 		return r;
 	return seal_open(key, kind, name, sealed, n, ret);
@@ -306,7 +332,7 @@ int seal_keycheck_open(int dir_fd, const struct secret *key, const char *file)
 {
 	_cleanup_free_ unsigned char *sealed = NULL;
 	size_t n;
-	int r = seal_read_file(dir_fd, file, &sealed, &n);
+	int r = seal_read_file(dir_fd, file, false, &sealed, &n);
 
 	if (r < 0)
 		return r;

@@ -28,14 +28,28 @@ const char *vault_dir(const struct vault *v)
 	return v->dir;
 }
 
-int vault_load(struct vault *v, const char *name, struct vault_record **ret)
+/* A token record as it is on disk. The writer thread may be replacing it
+ * meanwhile unless it is idle; it stays idle through the read, since writes are
+ * submitted from this thread (the event loop's). */
+static int read_token_file(struct vault *v, const char *name, unsigned char **ret, size_t *ret_len)
 {
-	_cleanup_secret_ struct secret *plain = NULL;
-	int r = seal_load(v->dir_fd, v->key, SEAL_TOKEN, name, &plain);
+	char file[NAME_MAX_LEN + 16];
+	int r = seal_file_name(SEAL_TOKEN, name, file, sizeof(file));
+
 	if (r < 0)
 		return r;
-	r = record_decode(plain->data, plain->len, ret);
-	return r == -ENOMEM ? r : r < 0 ? -EBADMSG : 0;
+	return seal_read_file(v->dir_fd, file, !durable_writer_idle(v->writer), ret, ret_len);
+}
+
+int vault_load(struct vault *v, const char *name, struct vault_record **ret)
+{
+	_cleanup_free_ unsigned char *sealed = NULL;
+	size_t n;
+	int r = read_token_file(v, name, &sealed, &n);
+
+	if (r < 0)
+		return r;
+	return vault_open_sealed(v, name, sealed, n, ret);
 }
 
 const struct secret *vault_key(const struct vault *v)
@@ -45,10 +59,7 @@ const struct secret *vault_key(const struct vault *v)
 
 int vault_read_sealed(struct vault *v, const char *name, unsigned char **ret, size_t *ret_len)
 {
-	char file[NAME_MAX_LEN + 16];
-	int r = seal_file_name(SEAL_TOKEN, name, file, sizeof(file));
-
-	return r < 0 ? r : seal_read_file(v->dir_fd, file, ret, ret_len);
+	return read_token_file(v, name, ret, ret_len);
 }
 
 int vault_open_sealed(struct vault *v, const char *name, const unsigned char *in, size_t n,
@@ -66,14 +77,9 @@ int vault_open_sealed(struct vault *v, const char *name, const unsigned char *in
 int vault_load_meta(struct vault *v, const char *name, struct vault_record **ret)
 {
 	_cleanup_free_ unsigned char *sealed = NULL;
-	char file[NAME_MAX_LEN + 16];
 	size_t n, len = 0;
-	int r;
+	int r = read_token_file(v, name, &sealed, &n);
 
-	r = seal_file_name(SEAL_TOKEN, name, file, sizeof(file));
-	if (r < 0)
-		return r;
-	r = seal_read_file(v->dir_fd, file, &sealed, &n);
 	if (r < 0)
 		return r;
 	r = seal_open_into(v->key, SEAL_TOKEN, name, sealed, n, v->scratch, &len);
