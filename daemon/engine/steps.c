@@ -7,23 +7,12 @@
 #include "basic/log.h"
 #include "basic/util.h"
 #include "engine/account-record.h"
-#include "engine/token-write.h"
+#include "engine/steps-candidate.h"
 #include "meta/graph-parse.h"
 #include "meta/graph-url.h"
 #include "store/vault.h"
 
 #define NO_EXTENSION_SLACK 2 /* seconds: a re-exchange that moves expiry less has not extended it */
-
-void op_state_clear(struct op_state *s)
-{
-	secret_free(s->token);
-	secret_free(s->code);
-	secret_free(s->current);
-	free(s->user_id);
-	free(s->username);
-	free(s->scopes);
-	*s = (struct op_state){ 0 };
-}
 
 bool steps_own_token(const struct op_state *s)
 {
@@ -109,93 +98,31 @@ int steps_request(struct account *a, struct op_state *s, struct secret **url, st
 	return -EINVAL;
 }
 
-/* ---- results ---- */
-
-static void done(struct step_result *ret, int error, const char *message)
-{
-	ret->done = true;
-	ret->error = error;
-	snprintf(ret->message, sizeof(ret->message), "%s", message ?: "");
-}
-
-static void next(struct step_result *ret, enum op_step step)
-{
-	ret->done = false;
-	ret->next = step;
-}
-
-static void pending(struct step_result *ret)
-{
-	ret->done = false;
-	ret->pending = true;
-}
-
-static void seal_failure(int k, char *why, size_t len)
-{
-	errno = -k;
-	snprintf(why, len, "cannot seal the new token in the vault: %m");
-}
-
 /* How a refresh ends once its new token's write reported (k < 0: failed). */
 static void refresh_stored(struct account *a, int k, struct step_result *ret)
 {
 	char why[128];
 
 	if (k < 0) {
-		seal_failure(k, why, sizeof(why));
+		step_seal_failure(k, why, sizeof(why));
 		account_note_failure(a, why);
-		return done(ret, -EREMOTEIO, a->last_error);
+		return step_done(ret, -EREMOTEIO, a->last_error);
 	}
 	a->refresh_ok++;
 	account_refreshed(a);
-	done(ret, 0, NULL);
-}
-
-/* How an import or enrolment ends once its token's write reported. */
-static void candidate_stored(struct account *a, int k, struct step_result *ret)
-{
-	char why[128];
-
-	if (k < 0) {
-		seal_failure(k, why, sizeof(why));
-		return done(ret, -EIO, why);
-	}
-	account_refreshed(a);
-	done(ret, 0, NULL);
+	step_done(ret, 0, NULL);
 }
 
 void steps_stored(struct account *a, const struct op_state *s, int error, struct step_result *ret)
 {
 	*ret = (struct step_result){ 0 };
 	if (error == -ECANCELED)
-		return done(ret, -ECANCELED, "the token was wiped while the new one was stored");
+		return step_done(ret, -ECANCELED,
+				 "the token was wiped while the new one was stored");
 	if (steps_own_token(s))
 		refresh_stored(a, error, ret);
 	else
-		candidate_stored(a, error, ret);
-}
-
-static uint8_t token_type_of(const char *type)
-{
-	if (type && streq(type, "PAGE"))
-		return TOKEN_PAGE;
-	if (type && streq(type, "SYSTEM_USER"))
-		return TOKEN_SYSTEM_USER;
-	return TOKEN_USER;
-}
-
-/* A token from an answer (refresh, exchange, code): issued when the request was sent. */
-static struct new_token from_answer(const struct graph_token *t, const struct http_response *r,
-				    const struct op_state *s)
-{
-	return (struct new_token){
-		.token = t->token,
-		.issued_at = r->sent_at,
-		.expires_at =
-			r->sent_at + (t->expires_in > 0 ? t->expires_in : GRAPH_DEFAULT_LIFETIME),
-		.user_id = t->user_id ?: (s ? s->user_id : NULL),
-		.scopes = t->scopes ?: (s ? s->scopes : NULL),
-	};
+		steps_candidate_stored(a, error, ret);
 }
 
 /* ---- answers about the account's own token (refresh, check) ---- */
@@ -212,7 +139,7 @@ static void validated(struct account *a, const struct op_state *s, const struct 
 			account_note_check_failed(a, "Meta's debug_token answer is unreadable");
 		else
 			account_note_failure(a, "Meta's debug_token answer is unreadable");
-		return done(ret, -EREMOTEIO, "Meta's debug_token answer is unreadable");
+		return step_done(ret, -EREMOTEIO, "Meta's debug_token answer is unreadable");
 	}
 	if (!t.is_valid) {
 		struct graph_token_error e = { t.error_code, t.error_subcode, t.error_message };
@@ -220,18 +147,18 @@ static void validated(struct account *a, const struct op_state *s, const struct 
 		graph_scrub(v.why, s->current);
 		account_set_verdict(a, v.verdict, v.why);
 		graph_token_clear(&t);
-		return done(ret, verdict_to_errno(a->verdict), a->last_error);
+		return step_done(ret, verdict_to_errno(a->verdict), a->last_error);
 	}
 	account_note_validated(a,
 			       &(struct check_facts){
 				       .expires_at = t.expires_at,
 				       .data_access_expires_at = t.data_access_expires_at,
 				       .scopes = t.scopes,
-				       .token_type = t.type ? token_type_of(t.type) : -1,
+				       .token_type = t.type ? step_token_type(t.type) : -1,
 			       },
 			       !steps_is_check(s));
 	graph_token_clear(&t);
-	done(ret, 0, NULL);
+	step_done(ret, 0, NULL);
 }
 
 /* /me answered with the token in hand: it is good (CONTRACT 12.1). */
@@ -241,7 +168,7 @@ static void checked_ig(struct account *a, const struct http_response *r, struct 
 
 	if (graph_parse_me(r->body, r->body_len, &id, &username) < 0) {
 		account_note_check_failed(a, "Meta's answer to /me holds no user id");
-		return done(ret, -EREMOTEIO, "Meta's answer to /me holds no user id");
+		return step_done(ret, -EREMOTEIO, "Meta's answer to /me holds no user id");
 	}
 	account_note_validated(a,
 			       &(struct check_facts){ .expires_at = -1,
@@ -249,7 +176,7 @@ static void checked_ig(struct account *a, const struct http_response *r, struct 
 						      .username = username,
 						      .token_type = -1 },
 			       false);
-	done(ret, 0, NULL);
+	step_done(ret, 0, NULL);
 }
 
 static void not_extended(struct account *a, struct step_result *ret)
@@ -262,7 +189,7 @@ static void not_extended(struct account *a, struct step_result *ret)
 	strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", &tm);
 	snprintf(why, sizeof(why), "Meta does not extend this token; log in again before %s", when);
 	account_set_verdict(a, VERDICT_NOT_EXTENDED, why);
-	done(ret, 0, NULL);
+	step_done(ret, 0, NULL);
 }
 
 static void refreshed(struct account *a, struct op_state *s, const struct http_response *r,
@@ -274,9 +201,9 @@ static void refreshed(struct account *a, struct op_state *s, const struct http_r
 
 	if (graph_parse_token(r->body, r->body_len, &t) < 0) {
 		account_note_failure(a, "Meta's answer holds no usable access_token");
-		return done(ret, -EREMOTEIO, a->last_error);
+		return step_done(ret, -EREMOTEIO, a->last_error);
 	}
-	n = from_answer(&t, r, s);
+	n = step_token_from_answer(&t, r, s);
 	n.refreshed = true;
 	n.token_type = a->token_type;
 	n.data_access_expires_at = a->data_access_expires_at;
@@ -291,7 +218,7 @@ static void refreshed(struct account *a, struct op_state *s, const struct http_r
 	k = account_store_token(a, &n, s->stored, s->stored_userdata);
 	graph_token_clear(&t);
 	if (k == 0)
-		return pending(ret);
+		return step_pending(ret);
 	refresh_stored(a, k, ret);
 }
 
@@ -330,164 +257,7 @@ static void own_token_answer(struct account *a, struct op_state *s, const struct
 			account_note_failure(a, v->why);
 		break;
 	}
-	done(ret, verdict_to_errno(v->verdict), v->why);
-}
-
-/* ---- answers about a candidate token (import, enrolment) ---- */
-
-static void keep_string(char **dst, char **src)
-{
-	if (*src) {
-		free(*dst);
-		*dst = TAKE_PTR(*src);
-	}
-}
-
-static void keep_candidate_facts(struct op_state *s, struct graph_token *t)
-{
-	keep_string(&s->user_id, &t->user_id);
-	keep_string(&s->scopes, &t->scopes);
-	keep_string(&s->username, &t->username);
-}
-
-/* Seals the candidate and ends the operation. */
-static void store_candidate(struct account *a, struct op_state *s, struct new_token *n,
-			    struct step_result *ret)
-{
-	int k;
-
-	n->username = s->username;
-	n->token_type = s->token_type;
-	n->data_access_expires_at = s->data_access_expires_at;
-	/* what Meta has not inspected yet is checked right after (it shows in no state) */
-	n->last_validated = s->validated ? a->ctx->now() : 0;
-	k = account_store_token(a, n, s->stored, s->stored_userdata);
-	if (k == 0)
-		return pending(ret);
-	candidate_stored(a, k, ret);
-}
-
-/* The candidate's real expiry is unknown: the documented lifetime, until its first refresh says. */
-static void store_assumed(struct account *a, struct op_state *s, const char *why,
-			  struct step_result *ret)
-{
-	int64_t now = a->ctx->now();
-	struct new_token n = {
-		.token = s->token,
-		.issued_at = now,
-		.expires_at = now + GRAPH_DEFAULT_LIFETIME,
-		.assumed = true,
-		.user_id = s->user_id,
-		.scopes = s->scopes,
-	};
-
-	log_account(LOG_INFO, a->name, a->app->name, NULL,
-		    "the imported token's real expiry is unknown (%s); assuming a 60-day lifetime "
-		    "until its first refresh",
-		    why);
-	store_candidate(a, s, &n, ret);
-}
-
-static void debugged_candidate(struct account *a, struct op_state *s, const struct http_response *r,
-			       struct step_result *ret)
-{
-	struct graph_token t = { 0 };
-	struct graph_verdict v;
-	int64_t now = a->ctx->now();
-	struct new_token n;
-
-	if (graph_parse_debug(r->body, r->body_len, &t) < 0)
-		return done(ret, -EREMOTEIO, "Meta's debug_token answer is unreadable");
-	if (!t.is_valid) {
-		struct graph_token_error e = { t.error_code, t.error_subcode, t.error_message };
-		graph_describe_token_error(&e, false, &v);
-		graph_scrub(v.why, s->token);
-		graph_token_clear(&t);
-		return done(ret, verdict_to_errno(v.verdict), v.why);
-	}
-	keep_candidate_facts(s, &t);
-	s->token_type = token_type_of(t.type);
-	s->data_access_expires_at = MAX(t.data_access_expires_at, 0);
-	s->validated = true;
-	if (s->short_lived) {
-		graph_token_clear(&t);
-		return next(ret, STEP_FB_EXCHANGE);
-	}
-	n = (struct new_token){
-		.token = s->token,
-		.issued_at = now,
-		.expires_at = t.expires_at >= 0 ? t.expires_at : now + GRAPH_DEFAULT_LIFETIME,
-		.user_id = s->user_id,
-		.scopes = s->scopes,
-	};
-	graph_token_clear(&t);
-	store_candidate(a, s, &n, ret);
-}
-
-/* The candidate token changes hands: a code became a token, or a short-lived one a long-lived one. */
-static int take_token(struct op_state *s, const struct http_response *r, struct graph_token *t)
-{
-	int k = graph_parse_token(r->body, r->body_len, t);
-
-	if (k < 0)
-		return k;
-	keep_candidate_facts(s, t);
-	secret_free(s->token);
-	s->token = TAKE_PTR(t->token);
-	return 0;
-}
-
-static void candidate_ok(struct account *a, struct op_state *s, const struct http_response *r,
-			 struct step_result *ret)
-{
-	struct graph_token t = { 0 };
-	struct new_token n;
-
-	switch (s->step) {
-	case STEP_ME:
-		if (graph_parse_me(r->body, r->body_len, &t.user_id, &t.username) < 0)
-			return done(ret, -EREMOTEIO, "Meta's answer to /me holds no user id");
-		keep_candidate_facts(s, &t);
-		graph_token_clear(&t);
-		s->validated = true;
-		return next(ret, s->short_lived ? STEP_EXCHANGE : STEP_IMPORT_REFRESH);
-	case STEP_IG_CODE:
-	case STEP_FB_CODE:
-		if (take_token(s, r, &t) < 0)
-			return done(ret, -EREMOTEIO, "Meta's code exchange answer holds no token");
-		graph_token_clear(&t);
-		return next(ret, s->step == STEP_IG_CODE ? STEP_EXCHANGE : STEP_FB_EXCHANGE);
-	case STEP_FB_DEBUG_NEW: return debugged_candidate(a, s, r, ret);
-	default: /* the exchanges: a long-lived token, issued when the request was sent */
-		if (take_token(s, r, &t) < 0)
-			return done(ret, -EREMOTEIO, "Meta's exchange answer holds no token");
-		if (s->step == STEP_IMPORT_EXCHANGE)
-			log_account(LOG_NOTICE, a->name, a->app->name, NULL,
-				    "the imported token was short-lived: Meta exchanged it for a "
-				    "long-lived one");
-		n = from_answer(&t, r, s);
-		n.token = s->token;
-		n.refreshed = s->step == STEP_IMPORT_REFRESH;
-		graph_token_clear(&t);
-		return store_candidate(a, s, &n, ret);
-	}
-}
-
-static void candidate_answer(struct account *a, struct op_state *s, const struct http_response *r,
-			     const struct graph_verdict *v, struct step_result *ret)
-{
-	if (v->verdict == VERDICT_OK)
-		return candidate_ok(a, s, r, ret);
-	if (s->step == STEP_IMPORT_REFRESH && !verdict_is_dead(v->verdict)) {
-		/* Meta refused, but said nothing against the token (/me has just validated
-		 * it): under 24 hours old, or short-lived after all (CONTRACT 12.4) */
-		if (v->verdict == VERDICT_THROTTLED)
-			return store_assumed(a, s, v->why, ret);
-		return next(ret, STEP_IMPORT_EXCHANGE);
-	}
-	if (s->step == STEP_IMPORT_EXCHANGE && v->verdict != VERDICT_CREDENTIALS)
-		return store_assumed(a, s, v->why, ret);
-	done(ret, verdict_to_errno(v->verdict), v->why);
+	step_done(ret, verdict_to_errno(v->verdict), v->why);
 }
 
 void steps_answer(struct account *a, struct op_state *s, const struct http_response *r,
@@ -497,5 +267,5 @@ void steps_answer(struct account *a, struct op_state *s, const struct http_respo
 	if (steps_own_token(s))
 		own_token_answer(a, s, r, v, ret);
 	else
-		candidate_answer(a, s, r, v, ret);
+		steps_candidate_answer(a, s, r, v, ret);
 }
