@@ -172,9 +172,11 @@ static bool still_there(int dir_fd, const char *file, const struct stat *st)
 	       now.st_dev == st->st_dev;
 }
 
-/* One read of the file. -EAGAIN: it was replaced while being read (the vault's
- * writer thread exchanges a new file in, then empties the old one: a reader
- * that opened the old one may find it empty, or half written again). */
+/* One read of the file. -EAGAIN (checked only): it was replaced, or changed,
+ * while being read. The vault's writer thread exchanges a new file in, then
+ * empties the old one (now its spare) and later writes the next record into
+ * it: a reader that opened the old one may find it empty or half written, and
+ * maybe back at its name by the time it looks. */
 static int read_once(int dir_fd, const char *file, bool checked, unsigned char **ret,
 		     size_t *ret_len)
 {
@@ -200,7 +202,7 @@ static int read_once(int dir_fd, const char *file, bool checked, unsigned char *
 	while (k < 0 && errno == EINTR);
 	if (k < 0)
 		return negative_errno(); /* an I/O error is not a corrupt record */
-	if (checked && !still_there(dir_fd, file, &st))
+	if (checked && (!still_there(dir_fd, file, &st) || k != (ssize_t)st.st_size || k == 0))
 		return -EAGAIN;
 	if (k != (ssize_t)st.st_size || k == 0)
 		return -EBADMSG; /* changed under us, in place: not by us */
@@ -217,7 +219,8 @@ int seal_read_file(int dir_fd, const char *file, bool checked, unsigned char **r
 
 	for (unsigned i = 0; i < READ_ATTEMPTS && r == -EAGAIN; i++)
 		r = read_once(dir_fd, file, checked, ret, ret_len);
-	return r;
+	/* never at rest: as an unchecked read would find it (an empty file is corrupt) */
+	return r == -EAGAIN ? read_once(dir_fd, file, false, ret, ret_len) : r;
 }
 
 int seal_load(int dir_fd, const struct secret *key, enum seal_kind kind, const char *name,

@@ -44,9 +44,10 @@ int seal_file_name(enum seal_kind kind, const char *name, char *buf, size_t len)
 /* Reads a sealed file: no symlinks, regular, ours, bounded; anything else is
  * -EBADMSG. checked: a writer thread may replace the file meanwhile
  * (basic/durable.h: it empties the file it exchanged away, maybe between a
- * reader's open and its read). A file replaced while it was read is then read
- * again, and what is returned was FILE when the read ended (-EAGAIN if it never
- * stayed put). Unchecked: nothing replaces it meanwhile, one stat less. */
+ * reader's open and its read, and reuses it for the next record). A file
+ * replaced or changed while it was read is then read again (16 times at most,
+ * then as unchecked), and what is returned was FILE, whole, when the read
+ * ended. Unchecked: nothing replaces it meanwhile, one stat less. */
 int seal_read_file(int dir_fd, const char *file, bool checked, unsigned char **ret,
 		   size_t *ret_len);
 /* A record of dir_fd, opened (nothing replaces it meanwhile) or written

@@ -499,8 +499,8 @@ class ClusterDaemonsTest(unittest.TestCase):
         owners = wait_for(lambda: self.settled(hosts), 20, step=0.2, what="owners settled")
         self.import_all(hosts[0], lifetime=30)
         owner = next(h for h in hosts if h.name == owners["shop"])
-        imported = len(self.refreshed_tokens())  # an import refreshes its token at Meta
-        wait_for(lambda: len(self.refreshed_tokens()) >= imported + 4, 20, step=0.2, what="refreshes")
+        # stopped right after the imports, while it tries its refreshes every
+        # second (the tokens are younger than min_age at first): a request may be out
         os.kill(owner.pid, signal.SIGSTOP)
         rest = [h for h in hosts if h is not owner]
         wait_for(lambda: (lambda o: o and owner.name not in o.values())(self.settled(rest)), 2 * TTL + 5,
