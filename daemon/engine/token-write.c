@@ -43,6 +43,9 @@ static void took_record(struct account *a, const struct vault_record *r, const c
 	account_apply_record(a, r);
 	a->check_retry_at = 0;
 	a->check_failures = 0;
+	/* a wait for another host's intent ends: that refresh committed this, or
+	 * can no longer commit (its base is gone); the schedule is the token's */
+	a->cluster_wait_until = 0;
 	secret_fingerprint(r->token, fp);
 	log_account(LOG_INFO, a->name, a->app->name, NULL,
 		    "%s fp=%s from host %s (generation %lld)",

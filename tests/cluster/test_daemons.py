@@ -479,6 +479,23 @@ class ClusterDaemonsTest(unittest.TestCase):
         self.assertNotEqual(thawed, old["a1"])
         refreshed_from = self.sim.call("/tokens")[thawed].get("refreshed_from")
         self.assertEqual(refreshed_from, old["a1"], "the chain is intact")
+        # the new owner waited for the frozen host's intent; that refresh has
+        # committed, so the wait ends: the thawed token is refreshed when it is
+        # due (20-40 s after Meta issued it, with the jitter), not when the wait
+        # would have run out (20 leases after the intent: 60 s)
+        issued = self.sim.call("/tokens")[thawed]["issued"]
+        wait_for(lambda: any(i.get("refreshed_from") == thawed for i in self.sim.call("/tokens").values()),
+                 max(issued + 50 - time.time(), 5), step=0.5, what="the thawed token refreshed when due")
+        figure("thawed token refreshed by the new owner %.1f s after Meta issued it"
+               % (min(i["issued"] for i in self.sim.call("/tokens").values()
+                      if i.get("refreshed_from") == thawed) - issued))
+        # the new owner runs with the same seam: it stops itself at its first
+        # commit of a1, this refresh's; it goes on, and its token is served
+        owner = next(h for h in rest if h.name == new["shop"])
+        wait_for(owner.stopped, 10, step=0.05, what="the new owner at its commit of a1")
+        os.kill(owner.pid, signal.SIGCONT)
+        wait_for(lambda: (lambda s: len(s) == 1 and None not in s and thawed not in s)(
+            {h.token("a1") for h in hosts}), 10, step=0.05, what="the new owner's token everywhere")
         self.assert_no_double_refresh()
         for h in hosts:
             states = {a["name"]: a["state"] for a in h.status()["accounts"]}
