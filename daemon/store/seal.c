@@ -184,6 +184,7 @@ static int read_once(int dir_fd, const char *file, bool checked, unsigned char *
 	_cleanup_free_ unsigned char *buf = NULL;
 	struct stat st;
 	ssize_t k;
+	bool whole;
 
 	fd = openat(dir_fd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
@@ -202,9 +203,10 @@ static int read_once(int dir_fd, const char *file, bool checked, unsigned char *
 	while (k < 0 && errno == EINTR);
 	if (k < 0)
 		return negative_errno(); /* an I/O error is not a corrupt record */
-	if (checked && (!still_there(dir_fd, file, &st) || k != (ssize_t)st.st_size || k == 0))
+	whole = k == (ssize_t)st.st_size && k > 0;
+	if (checked && (!whole || !still_there(dir_fd, file, &st)))
 		return -EAGAIN;
-	if (k != (ssize_t)st.st_size || k == 0)
+	if (!whole)
 		return -EBADMSG; /* changed under us, in place: not by us */
 	*ret = TAKE_PTR(buf);
 	*ret_len = (size_t)k;
